@@ -1,0 +1,19 @@
+"""The public Python API the CLI wraps."""
+
+from __future__ import annotations
+
+import os
+from typing import Optional, Union
+
+from .model import Model
+
+
+def load(path: Union[str, "os.PathLike[str]"], config: Optional[Union[str, "os.PathLike[str]"]] = None) -> Model:
+    """Read a Keras model or weights file (``.h5``, ``.keras``, ``.weights.h5``; any name).
+
+    ``config`` is a ``model.to_json()`` JSON or a Keras 3 ``config.json`` for
+    weights-only files (it overrides a config stored in the file).
+    """
+    from .readers import read_model
+
+    return read_model(os.fspath(path), config=os.fspath(config) if config is not None else None)

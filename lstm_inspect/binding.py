@@ -1,0 +1,197 @@
+"""Give each layer of a config its own weights.
+
+Legacy HDF5 files store one flat, ordered weight list per top-level layer; the
+list of a wrapper or nested model must be split among its children the way
+Keras's loader splits it (keras-formats.md section 2.5). Keras 3 files store
+each object's variables under a path built from attribute names and snake_case
+class names (section 2.8). Both rules live here; the readers only fetch arrays.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from .config import LayerSpec, ModelSpec
+from .errors import ConfigError
+from .model import Layer, StoredArray
+
+RECURRENT_WEIGHTS = {"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
+_DENSE_LIKE = {"Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "SeparableConv1D", "DepthwiseConv1D"}
+
+
+# --------------------------------------------------------------------------------------
+# Legacy HDF5: flat per-layer lists
+
+
+def weight_counts(spec: LayerSpec) -> Tuple[int, int]:
+    """(trainable, non-trainable) weight count a layer writes to a legacy HDF5 file."""
+    c = spec.config
+    trainable = c.get("trainable", True) is not False
+    if spec.is_model:
+        t = n = 0
+        for child in spec.children:
+            ct, cn = weight_counts(child)
+            t, n = t + ct, n + cn
+        return (t, n) if trainable else (0, t + n)
+    if spec.class_name == "Bidirectional":
+        t, n = weight_counts(spec.children[0])
+        t, n = 2 * t, 2 * n
+    elif spec.class_name == "TimeDistributed":
+        t, n = weight_counts(spec.children[0])
+    elif spec.class_name in RECURRENT_WEIGHTS:
+        t = 3 if c.get("use_bias", True) else 2
+        n = 0
+    elif spec.class_name in _DENSE_LIKE:
+        t, n = (2 if c.get("use_bias", True) else 1), 0
+    elif spec.class_name == "Embedding":
+        t, n = 1, 0
+    elif spec.class_name == "BatchNormalization":
+        t, n = int(c.get("scale", True)) + int(c.get("center", True)), 2
+    elif spec.class_name == "LayerNormalization":
+        t, n = int(c.get("scale", True)) + int(c.get("center", True)), 0
+    else:
+        t, n = 0, 0
+    return (t, n) if trainable else (0, t + n)
+
+
+def bind_legacy(model: ModelSpec, stored: Dict[str, List[StoredArray]], file: str) -> List[Layer]:
+    """Top-level layers matched to the file's weight groups by name, then split to children."""
+    with_weights = [s for s in model.layers if sum(weight_counts(s)) > 0]
+    groups_with_weights = [name for name, arrays in stored.items() if arrays]
+    by_name = all(s.name in stored for s in with_weights)
+    if not by_name:
+        # Keras's own loader matches by order among layers that have weights.
+        if len(with_weights) != len(groups_with_weights):
+            missing = [s.name for s in with_weights if s.name not in stored]
+            raise ConfigError(
+                f"the config does not fit the weights: layer '{missing[0]}' has no weights in the file, and the "
+                f"config has {len(with_weights)} layers with weights where the file has {len(groups_with_weights)}",
+                file=file,
+            )
+        mapping = dict(zip([s.name for s in with_weights], groups_with_weights))
+    else:
+        mapping = {s.name: s.name for s in with_weights}
+    layers = []
+    for spec in model.layers:
+        arrays = list(stored.get(mapping.get(spec.name, spec.name), [])) if spec in with_weights or spec.name in stored else []
+        layers.append(_distribute(spec, arrays, spec.name, file))
+    return layers
+
+
+def _distribute(spec: LayerSpec, arrays: List[StoredArray], path: str, file: str) -> Layer:
+    layer = _layer(spec, path)
+    if spec.is_model:
+        t_total, _ = weight_counts(spec) if spec.config.get("trainable", True) is not False else (0, 0)
+        trainable, non_trainable = list(arrays[:t_total]), list(arrays[t_total:])
+        for child in spec.children:
+            ct, cn = weight_counts(child)
+            own = trainable[:ct] + non_trainable[:cn]
+            trainable, non_trainable = trainable[ct:], non_trainable[cn:]
+            layer.children.append(_distribute(child, own, f"{path}/{child.name}", file))
+        if trainable or non_trainable:
+            raise ConfigError(f"nested model '{path}' has more weights in the file than its config needs", file=file)
+        return layer
+    if spec.class_name == "Bidirectional":
+        half = len(arrays) // 2
+        if len(arrays) % 2:
+            raise ConfigError(f"Bidirectional '{path}' has an odd number of weights ({len(arrays)})", file=file)
+        forward, backward = spec.children
+        layer.children = [
+            _distribute(forward, arrays[:half], f"{path}/{forward.name}", file),
+            _distribute(backward, arrays[half:], f"{path}/{backward.name}", file),
+        ]
+        return layer
+    if spec.class_name == "TimeDistributed":
+        inner = spec.children[0]
+        layer.children = [_distribute(inner, arrays, f"{path}/{inner.name}", file)]
+        return layer
+    layer.weights = arrays
+    return layer
+
+
+def _layer(spec: LayerSpec, path: str) -> Layer:
+    return Layer(
+        name=spec.name,
+        class_name=spec.class_name,
+        path=path,
+        config=spec.config,
+        inbound_nodes=spec.inbound_nodes,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Keras 3 .keras / .weights.h5: variables by attribute path
+
+VarsReader = Callable[[str], Optional[List[StoredArray]]]
+
+
+def to_snake_case(name: str) -> str:
+    """Keras 3's ``keras.src.utils.naming.to_snake_case``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    name = re.sub("([a-z])([A-Z])", r"\1_\2", name)
+    return name.lower()
+
+
+def list_keys(specs: Sequence[LayerSpec], container_class: str) -> List[Optional[str]]:
+    """The key of each layer inside a saved ``layers`` list (``lstm``, ``lstm_1``, ...).
+
+    Sequential keeps its InputLayer out of ``model.layers``, so it gets no key (None).
+    """
+    seen: Dict[str, int] = {}
+    keys: List[Optional[str]] = []
+    for spec in specs:
+        if spec.class_name == "InputLayer" and container_class == "Sequential":
+            keys.append(None)
+            continue
+        base = to_snake_case(spec.class_name)
+        k = seen.get(base, 0)
+        seen[base] = k + 1
+        keys.append(base if k == 0 else f"{base}_{k}")
+    return keys
+
+
+def bind_v3(model: ModelSpec, read_vars: VarsReader, file: str) -> List[Layer]:
+    keys = list_keys(model.layers, model.class_name)
+    return [_bind_v3(spec, f"layers/{key}" if key else None, spec.name, read_vars, file) for spec, key in zip(model.layers, keys)]
+
+
+def _bind_v3(spec: LayerSpec, h5: Optional[str], path: str, read_vars: VarsReader, file: str) -> Layer:
+    layer = _layer(spec, path)
+    if h5 is None:
+        return layer
+    if spec.is_model:
+        keys = list_keys(spec.children, spec.class_name)
+        layer.children = [
+            _bind_v3(child, f"{h5}/layers/{key}" if key else None, f"{path}/{child.name}", read_vars, file)
+            for child, key in zip(spec.children, keys)
+        ]
+    elif spec.class_name == "Bidirectional":
+        forward, backward = spec.children
+        layer.children = [
+            _bind_v3(forward, f"{h5}/forward_layer", f"{path}/{forward.name}", read_vars, file),
+            _bind_v3(backward, f"{h5}/backward_layer", f"{path}/{backward.name}", read_vars, file),
+        ]
+    elif spec.class_name == "TimeDistributed":
+        inner = spec.children[0]
+        layer.children = [_bind_v3(inner, f"{h5}/layer", f"{path}/{inner.name}", read_vars, file)]
+    else:
+        where = f"{h5}/cell/vars" if spec.class_name in RECURRENT_WEIGHTS else f"{h5}/vars"
+        arrays = read_vars(where)
+        expected = sum(weight_counts(spec))
+        if arrays is None:
+            if expected:
+                raise ConfigError(
+                    f"the config does not fit the weights: layer '{path}' ({spec.class_name}) has no variables at '/{where}'",
+                    file=file,
+                )
+            arrays = []
+        if expected and len(arrays) != expected:
+            raise ConfigError(
+                f"the config does not fit the weights: layer '{path}' ({spec.class_name}) needs {expected} "
+                f"variables, '/{where}' holds {len(arrays)}",
+                file=file,
+            )
+        layer.weights = arrays
+    return layer

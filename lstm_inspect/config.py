@@ -1,0 +1,221 @@
+"""Model configs of every Keras generation, normalised to one shape.
+
+Keras 1, Keras 2, tf.keras and Keras 3 serialise models differently (see
+keras-formats.md section 3). :func:`parse_model_config` turns any of them into a
+tree of :class:`LayerSpec`, with Keras 1 key names renamed to Keras 2 ones and
+Keras 3 ``{"module", "class_name", "config"}`` wrappers removed.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from .errors import ConfigError
+
+MODEL_CLASSES = {"Sequential", "Functional", "Model"}
+RNN_CLASSES = {"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM2D", "ConvLSTM1D", "ConvLSTM3D"}
+WRAPPER_CLASSES = {"Bidirectional", "TimeDistributed"}
+
+# Keras 1 -> Keras 2 config keys (K@2.2.4:keras/legacy/interfaces.py).
+_KERAS1_RECURRENT_KEYS = {
+    "output_dim": "units",
+    "inner_activation": "recurrent_activation",
+    "init": "kernel_initializer",
+    "inner_init": "recurrent_initializer",
+    "dropout_W": "dropout",
+    "dropout_U": "recurrent_dropout",
+    "W_regularizer": "kernel_regularizer",
+    "U_regularizer": "recurrent_regularizer",
+    "b_regularizer": "bias_regularizer",
+}
+_KERAS1_DENSE_KEYS = {"output_dim": "units", "bias": "use_bias", "init": "kernel_initializer"}
+_KERAS1_CONV1D_KEYS = {
+    "nb_filter": "filters",
+    "filter_length": "kernel_size",
+    "subsample_length": "strides",
+    "border_mode": "padding",
+    "bias": "use_bias",
+}
+_KERAS1_POOL1D_KEYS = {"pool_length": "pool_size", "stride": "strides", "border_mode": "padding"}
+_KERAS1_KEYS = {
+    "LSTM": _KERAS1_RECURRENT_KEYS,
+    "GRU": _KERAS1_RECURRENT_KEYS,
+    "SimpleRNN": _KERAS1_RECURRENT_KEYS,
+    "Dense": _KERAS1_DENSE_KEYS,
+    "Convolution1D": _KERAS1_CONV1D_KEYS,
+    "MaxPooling1D": _KERAS1_POOL1D_KEYS,
+    "AveragePooling1D": _KERAS1_POOL1D_KEYS,
+    "Dropout": {"p": "rate"},
+}
+_KERAS1_CLASSES = {"Convolution1D": "Conv1D"}
+_CONSUME_LESS = {"cpu": 0, "mem": 1, "gpu": 2}
+
+
+@dataclass
+class LayerSpec:
+    """One layer as the config describes it."""
+
+    name: str
+    class_name: str
+    config: Dict[str, Any]
+    children: List["LayerSpec"] = field(default_factory=list)
+    inbound_nodes: List[Any] = field(default_factory=list)
+    module: Optional[str] = None
+    registered_name: Optional[str] = None
+
+    @property
+    def is_model(self) -> bool:
+        return self.class_name in MODEL_CLASSES
+
+    @property
+    def is_recurrent(self) -> bool:
+        return self.class_name in RNN_CLASSES
+
+
+@dataclass
+class ModelSpec:
+    class_name: str
+    name: Optional[str]
+    layers: List[LayerSpec]
+    input_layers: List[Any] = field(default_factory=list)
+    output_layers: List[Any] = field(default_factory=list)
+
+
+def loads_config(text: str, where: str = "model config") -> Any:
+    """Parse JSON config text, with a one-line error when it is not JSON."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise ConfigError(f"{where} is not valid JSON ({e.__class__.__name__}: {str(e)[:80]})") from None
+
+
+def activation_name(value: Any) -> str:
+    """An activation as a config stores it -> its name (``None`` means linear)."""
+    if value is None:
+        return "linear"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        inner = value.get("config")
+        if isinstance(inner, str):
+            return inner
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            return inner["name"]
+        if isinstance(value.get("class_name"), str) and value["class_name"] != "function":
+            return value["class_name"]
+    raise ConfigError(f"activation {value!r:.60} is not one lstm_inspect knows")
+
+
+def parse_model_config(raw: Any) -> ModelSpec:
+    """Any generation's ``model_config`` / ``config.json`` / ``to_json()`` -> ModelSpec."""
+    if isinstance(raw, dict) and "model_config" in raw and "class_name" not in raw:
+        raw = raw["model_config"]  # some tools wrap it
+    if not isinstance(raw, dict) or "class_name" not in raw:
+        raise ConfigError("model config has no top-level 'class_name'; expected the JSON of model.to_json()")
+    spec = _layer_spec(raw, depth=0)
+    if spec.is_model:
+        return ModelSpec(
+            class_name=spec.class_name,
+            name=spec.name,
+            layers=spec.children,
+            input_layers=spec.config.get("input_layers") or [],
+            output_layers=spec.config.get("output_layers") or [],
+        )
+    # A bare layer config: treat as a one-layer model.
+    return ModelSpec(class_name="Sequential", name=None, layers=[spec])
+
+
+def _layer_spec(entry: Any, depth: int) -> LayerSpec:
+    if depth > 64:
+        raise ConfigError("model config nests layers more than 64 deep")
+    if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
+        raise ConfigError(f"layer entry {str(entry)[:60]!r} has no 'class_name'")
+    class_name = _KERAS1_CLASSES.get(entry["class_name"], entry["class_name"])
+    config = entry.get("config")
+    if class_name in MODEL_CLASSES:
+        return _model_spec(class_name, entry, config, depth)
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"layer {class_name} has a config that is not an object")
+    config = _normalise_keys(entry["class_name"], dict(config))
+    name = config.get("name") or entry.get("name") or class_name.lower()
+    if not isinstance(name, str):
+        raise ConfigError(f"layer {class_name} has a name that is not a string")
+    spec = LayerSpec(
+        name=name,
+        class_name=class_name,
+        config=config,
+        inbound_nodes=entry.get("inbound_nodes") or [],
+        module=entry.get("module"),
+        registered_name=entry.get("registered_name"),
+    )
+    if class_name in WRAPPER_CLASSES:
+        spec.children = _wrapper_children(spec, depth)
+    elif class_name == "RNN" and isinstance(config.get("cell"), dict):
+        cell = _layer_spec(config["cell"], depth + 1)
+        spec.config = {**_normalise_keys(cell.class_name, dict(cell.config)), **{k: v for k, v in config.items() if k != "cell"}}
+        spec.config["cell_class"] = cell.class_name
+    return spec
+
+
+def _model_spec(class_name: str, entry: Dict[str, Any], config: Any, depth: int) -> LayerSpec:
+    if isinstance(config, list):  # Keras 1 / 2.0-2.2.2 Sequential: a bare list of layers
+        config = {"layers": config}
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ConfigError(f"{class_name} config has no list of 'layers'")
+    layers = [_layer_spec(e, depth + 1) for e in config["layers"]]
+    name = config.get("name") or entry.get("name") or class_name.lower()
+    spec = LayerSpec(
+        name=name,
+        class_name=class_name,
+        config={k: v for k, v in config.items() if k != "layers"},
+        children=layers,
+        inbound_nodes=entry.get("inbound_nodes") or [],
+        module=entry.get("module"),
+        registered_name=entry.get("registered_name"),
+    )
+    return spec
+
+
+def _wrapper_children(spec: LayerSpec, depth: int) -> List[LayerSpec]:
+    inner_raw = spec.config.get("layer")
+    if not isinstance(inner_raw, dict):
+        raise ConfigError(f"{spec.class_name} '{spec.name}' has no wrapped 'layer' in its config")
+    inner = _layer_spec(inner_raw, depth + 1)
+    if spec.class_name == "TimeDistributed":
+        return [inner]
+    # Bidirectional: the backward layer is the forward config with go_backwards flipped,
+    # unless the config stores its own (tf.keras with a custom one; Keras 3 always).
+    forward = _renamed(inner, "forward_")
+    backward_raw = spec.config.get("backward_layer")
+    if isinstance(backward_raw, dict):
+        backward = _renamed(_layer_spec(backward_raw, depth + 1), "backward_")
+    else:
+        backward = _renamed(_layer_spec(inner_raw, depth + 1), "backward_")
+        backward.config["go_backwards"] = not bool(inner.config.get("go_backwards", False))
+    return [forward, backward]
+
+
+def _renamed(spec: LayerSpec, prefix: str) -> LayerSpec:
+    if not spec.name.startswith(prefix):
+        spec.name = prefix + spec.name
+    return spec
+
+
+def _normalise_keys(class_name: str, config: Dict[str, Any]) -> Dict[str, Any]:
+    renames = _KERAS1_KEYS.get(class_name)
+    if renames and any(k in config for k in renames):
+        for old, new in renames.items():
+            if old in config and new not in config:
+                config[new] = config.pop(old)
+        if "consume_less" in config and "implementation" not in config:
+            config["implementation"] = _CONSUME_LESS.get(config.pop("consume_less"), 0)
+        if config.get("input_dim") and "batch_input_shape" not in config:
+            if renames is _KERAS1_RECURRENT_KEYS:
+                config["batch_input_shape"] = [None, config.get("input_length"), config["input_dim"]]
+            else:
+                config["batch_input_shape"] = [None, config["input_dim"]]
+    return config

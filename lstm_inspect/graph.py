@@ -1,0 +1,73 @@
+"""Functional-model edges in every generation's ``inbound_nodes`` format
+(keras-formats.md section 3.2), as plain ``(layer, node_index, tensor_index)`` refs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Tuple
+
+from .errors import ConfigError
+
+Ref = Tuple[str, int, int]
+
+
+@dataclass
+class Call:
+    """One call of a layer: its input tensors, and its keyword arguments (which may
+    hold refs too, e.g. ``mask`` and ``initial_state`` in Keras 3)."""
+
+    inputs: List[Ref]
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+
+
+def parse_calls(inbound_nodes: Any) -> List[Call]:
+    if not inbound_nodes:
+        return []
+    if not isinstance(inbound_nodes, list):
+        raise ConfigError("inbound_nodes is not a list")
+    return [_call(node) for node in inbound_nodes]
+
+
+def _call(node: Any) -> Call:
+    if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
+        refs: List[Ref] = []
+        for arg in node.get("args", []):
+            refs.extend(tensor_refs(arg))
+        kwargs = node.get("kwargs") or {}
+        return Call(inputs=refs, kwargs=kwargs if isinstance(kwargs, dict) else {})
+    if isinstance(node, list):  # Keras 1/2: [[name, node, tensor, (kwargs)], ...]
+        refs = []
+        kwargs: Dict[str, Any] = {}
+        for entry in node:
+            if not isinstance(entry, list) or len(entry) < 3 or not isinstance(entry[0], str):
+                raise ConfigError(f"inbound node entry {str(entry)[:60]} is not [layer, node, tensor]")
+            refs.append((entry[0], int(entry[1]), int(entry[2])))
+            if len(entry) > 3 and isinstance(entry[3], dict):
+                kwargs.update(entry[3])
+        return Call(inputs=refs, kwargs=kwargs)
+    raise ConfigError(f"inbound node {str(node)[:60]} has an unknown format")
+
+
+def tensor_refs(value: Any) -> List[Ref]:
+    """Every Keras 3 ``__keras_tensor__`` ref inside a (nested) argument."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            history = (value.get("config") or {}).get("keras_history")
+            if not isinstance(history, list) or len(history) < 3:
+                raise ConfigError("a keras tensor in the config has no keras_history")
+            return [(str(history[0]), int(history[1]), int(history[2]))]
+        return [r for v in value.values() for r in tensor_refs(v)]
+    if isinstance(value, list):
+        return [r for v in value for r in tensor_refs(v)]
+    return []
+
+
+def io_refs(value: Any) -> List[Ref]:
+    """``input_layers`` / ``output_layers``: a triple, a list of triples, or a dict of them."""
+    if isinstance(value, dict):
+        return [r for v in value.values() for r in io_refs(v)]
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and not isinstance(value[1], list):
+        return [(value[0], int(value[1]), int(value[2]))]
+    if isinstance(value, list):
+        return [r for v in value for r in io_refs(v)]
+    return []

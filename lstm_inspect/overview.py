@@ -1,0 +1,71 @@
+"""One row per layer for ``lstm-inspect layers``: the facts a person checks first."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from .model import Layer, Model
+from .shapes import infer_shapes
+
+#: Config keys worth showing, in this order, when a layer has them.
+SHOWN_KEYS = (
+    "units", "filters", "output_dim", "return_sequences", "return_state", "go_backwards", "stateful",
+    "merge_mode", "mask_zero", "mask_value", "reset_after", "activation", "rate",
+)
+
+#: Layers the numpy executor of `run` is built to compute (issue: traced forward pass).
+RUNNABLE = {
+    "InputLayer", "LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM2D", "Bidirectional",
+    "TimeDistributed", "Dense", "Embedding", "Masking", "Dropout", "SpatialDropout1D", "GaussianNoise",
+    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Activation", "Flatten", "Reshape", "Permute",
+    "RepeatVector", "BatchNormalization", "LayerNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D",
+    "GlobalAveragePooling1D", "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D", "Concatenate", "Add",
+    "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Sequential", "Functional", "Model",
+    "MaxPooling2D", "MaxPooling3D", "Conv2D",
+}
+
+
+def runnable(layer: Layer) -> Optional[str]:
+    """None when `run` can compute the layer, else why not."""
+    if layer.class_name == "Lambda":
+        return "Lambda holds Python code, which is never executed"
+    if layer.inferred:
+        return "no config: pass --config"
+    if layer.class_name not in RUNNABLE:
+        return f"{layer.class_name} is not supported"
+    for child in layer.children:
+        reason = runnable(child)
+        if reason:
+            return f"{child.name}: {reason}"
+    return None
+
+
+def layer_rows(model: Model) -> List[Dict[str, Any]]:
+    shapes = infer_shapes(model) if model.config_source != "weights" else {}
+    rows = []
+    for layer in model.walk():
+        from .config import activation_name
+
+        config: Dict[str, Any] = {}
+        for key in SHOWN_KEYS:
+            if key in layer.config:
+                value = layer.config[key]
+                if key == "activation":
+                    try:
+                        value = activation_name(value)
+                    except Exception:
+                        value = "?"
+                config[key] = value
+        reason = runnable(layer)
+        rows.append(
+            {
+                "path": layer.path,
+                "class_name": layer.class_name,
+                "output_shape": shapes.get(layer.path),
+                "params": layer.param_count,
+                "config": config,
+                "runnable": reason is None,
+                "reason": reason,
+            }
+        )
+    return rows

@@ -1,0 +1,161 @@
+"""Rich renderables for reports. The only module that imports rich; it also owns the
+consoles (stdout for data, stderr for messages)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from typing import Any, Dict, Iterable, List, Optional
+
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from .gates import GATE_SHORT_NAMES
+from .labels import GatesReport, LayerReport, gate_name
+from .versions import HARD_SIGMOID_FORMULAS
+
+
+def make_console(stderr: bool = False) -> Console:
+    """A console that treats weight names as data: no markup, no highlighting, no emoji.
+    Colour only when the stream is a terminal (Rich respects NO_COLOR and FORCE_COLOR)."""
+    return Console(
+        stderr=stderr,
+        markup=False,
+        highlight=False,
+        emoji=False,
+        soft_wrap=False,
+        file=sys.stderr if stderr else sys.stdout,
+    )
+
+
+def print_renderables(renderables: Iterable[RenderableType]) -> None:
+    console = make_console()
+    for r in renderables:
+        console.print(r)
+
+
+def warn(message: str) -> None:
+    make_console(stderr=True).print(Text(f"Warning: {message}", style="yellow"))
+
+
+def file_line(model) -> Text:
+    parts = [model.format]
+    parts.append(f"Keras {model.keras_version}" if model.keras_version else "Keras version not recorded (Keras 1)")
+    if model.backend:
+        parts.append(f"backend {model.backend}")
+    if model.config_source == "--config":
+        parts.append("architecture from --config")
+    elif model.config_source == "weights":
+        parts.append("no config: layers inferred from weight shapes")
+    text = Text(model.file, style="bold")
+    text.append("  " + " · ".join(parts))
+    return text
+
+
+def gates_renderables(report: GatesReport) -> List[RenderableType]:
+    out: List[RenderableType] = [file_line(report.model)]
+    if not report.layers:
+        out.append(Text("No recurrent layers in this model."))
+        return out
+    for layer in report.layers:
+        out.append(Text(""))
+        out.append(_layer_block(layer, report.hard_sigmoid))
+    return out
+
+
+def _layer_block(r: LayerReport, flavour: str) -> RenderableType:
+    v = r.layer
+    title = Text(v.path, style="bold cyan")
+    cls = v.class_name if not v.cell_class else f"{v.class_name}({v.cell_class})"
+    title.append(f"  {cls} · {v.units} units · input_dim {v.input_dim} · {v.direction}")
+    lines: List[RenderableType] = [title]
+    acts = Text(f"activation {v.activation}")
+    if v.recurrent_activation is not None:
+        acts.append(f" · recurrent_activation {v.recurrent_activation}")
+        if v.recurrent_activation == "hard_sigmoid":
+            acts.append(f" = {HARD_SIGMOID_FORMULAS[flavour]}")
+    lines.append(acts)
+    if v.gate_order:
+        lines.append(Text("gates " + ", ".join(f"{g} {gate_name(g)}" for g in v.gate_order)))
+    roles: Dict[str, list] = {}
+    for w in r.weights:
+        roles.setdefault(w.role, []).append(w)
+    for role, weights in roles.items():
+        if len(weights) > 1:  # Keras 1: one array per gate
+            lines.append(Text(f"{role}: {len(weights)} arrays, one per gate, in stored order", style="bold"))
+        else:
+            lines.append(Text(f"{role} {weights[0].h5_path} {tuple(weights[0].shape)}", style="bold"))
+        lines.append(_role_table(weights))
+    for note in r.notes:
+        lines.append(Text(f"note: {note}", style="dim"))
+    return Group(*lines)
+
+
+def _role_table(weights: list) -> Table:
+    per_gate = len(weights) > 1
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("gate", no_wrap=True)
+    if per_gate:
+        table.add_column("array", no_wrap=True)
+    table.add_column("columns", no_wrap=True)
+    if any(s.slice.part for w in weights for s in w.slices):
+        table.add_column("part", no_wrap=True)
+    table.add_column("shape", no_wrap=True)
+    for name in ("mean", "std", "min", "max", "l2"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for w in weights:
+        for s in w.slices:
+            gate = f"{s.gate} {GATE_SHORT_NAMES[s.gate]}" if s.gate else "-"
+            cols = f"{s.slice.start}:{s.slice.stop}"
+            if s.slice.row is not None:
+                cols = f"[{s.slice.row}] {cols}"
+            shape = list(w.shape)
+            if s.slice.row is not None:
+                shape = shape[1:]
+            shape[-1] = s.slice.stop - s.slice.start
+            cells = [gate] + ([_array_name(w.name)] if per_gate else []) + [cols]
+            cells += [s.slice.part] if s.slice.part else []
+            cells.append("x".join(map(str, shape)))
+            table.add_row(*cells, *(_num(x) for x in (s.mean, s.std, s.min, s.max, s.l2)))
+    return table
+
+
+def _array_name(name: str) -> str:
+    """``forward_lstm_1_W_i:0`` -> ``W_i``: the part that names role and gate."""
+    m = re.search(r"([WUb]_[a-z])(:\d+)?$", name)
+    return m.group(1) if m else name.split("/")[-1]
+
+
+def _num(x: float) -> str:
+    return f"{x:.4f}"
+
+
+def layers_renderables(model, rows: List[Dict[str, Any]]) -> List[RenderableType]:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for name in ("path", "class", "output shape", "params", "config", "run"):
+        table.add_column(name, justify="right" if name == "params" else "left")
+    for row in rows:
+        shape = row["output_shape"]
+        table.add_row(
+            row["path"],
+            row["class_name"],
+            _shape(shape),
+            str(row["params"]),
+            " ".join(f"{k}={_value(v)}" for k, v in row["config"].items()),
+            "yes" if row["runnable"] else f"no: {row['reason']}",
+        )
+    return [file_line(model), table]
+
+
+def _shape(shape: Optional[list]) -> str:
+    if shape is None:
+        return "?"
+    if shape and isinstance(shape[0], list):
+        return ", ".join(_shape(s) for s in shape)
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def _value(v: Any) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)

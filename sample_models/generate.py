@@ -1,0 +1,787 @@
+#!/usr/bin/env python3
+"""Regenerate the sample Keras model files and the numbers Keras computed.
+
+Run from the repository root with a throw-away venv that has real Keras:
+
+    python3 -m venv /tmp/kenv
+    /tmp/kenv/bin/pip install tensorflow-cpu tf-keras
+    /tmp/kenv/bin/python sample_models/generate.py
+
+TensorFlow / tf_keras / Keras 3 are fixture tools only; lstm-inspect never
+imports them.  The script cleans and rewrites everything it owns under
+sample_models/ (k2/, k3/, expected/, seed.h5, manifest.json, README.md).
+
+Keras 2 (tf_keras) and Keras 3 are run in two child processes of this script
+(``--gen k2`` / ``--gen k3``) so the two libraries never share a process.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+import zlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+OWNED = ["k2", "k3", "expected", "seed.h5", "manifest.json", "README.md"]
+ATOL = 1e-5
+
+# --------------------------------------------------------------------------
+# Deterministic numbers
+# --------------------------------------------------------------------------
+
+
+def rng_for(*parts):
+    return np.random.RandomState(zlib.crc32("/".join(map(str, parts)).encode()) & 0x7FFFFFFF)
+
+
+SEED_LSTM = {
+    "kernel": [[-0.40927699, -0.53539848, 0.40065038, -0.07722378, 0.30405849, 0.54959822,
+                -0.23097005, 0.4720422, 0.05197877, -0.52746099, -0.5856396, -0.43691438]],
+    "recurrent_kernel": [
+        [-0.25504839, -0.0823682, 0.11609183, 0.41123426, 0.03409858, -0.0647027,
+         -0.59183347, -0.15359771, 0.21647622, 0.24863823, 0.46169096, -0.21100986],
+        [0.29160395, 0.46513283, 0.33996364, -0.31195125, -0.24458826, -0.09762905,
+         0.16202784, -0.01602131, 0.34460208, 0.39724654, 0.31806156, 0.1102117],
+        [-0.15919448, -0.33053166, -0.22857222, -0.04912394, -0.21862955, 0.55346996,
+         0.38505834, 0.18110731, 0.270677, -0.02759281, 0.42814475, -0.13496138]],
+    "bias": [0., 0., 0., 1., 1., 1., 0., 0., 0., 0., 0., 0.],
+}
+SEED_INPUT = [[[0.725323664], [0.7671179], [0.805884672]]]
+
+
+def make_inputs(name):
+    """Model inputs, identical for both generations."""
+    r = rng_for("inputs", name)
+    f = lambda *s: r.normal(0.0, 1.0, size=s).astype("float32")
+    if name == "seed":
+        return [np.array(SEED_INPUT, dtype="float32")]
+    if name == "embedding_mask":
+        toks = r.randint(1, 10, size=(3, 6)).astype("int32")
+        for b, n in enumerate([6, 4, 2]):
+            toks[b, n:] = 0
+        return [toks]
+    if name == "masking":
+        x = f(3, 6, 3)
+        for b, n in enumerate([6, 4, 1]):
+            x[b, n:] = 0.0
+        return [x]
+    shapes = {
+        "stacked_lstm": [(5, 3)], "gru_reset_after": [(5, 3)], "gru_reset_before": [(5, 3)],
+        "simple_rnn": [(5, 3)], "backwards_relu_nobias": [(5, 2)], "two_input": [(5, 3), (5, 2)],
+        "return_state": [(4, 2)], "nested": [(5, 3)], "conv1d_lstm": [(8, 2)],
+        "rnn_cells": [(5, 3)], "time_distributed": [(5, 3)], "conv_lstm2d": [(3, 6, 6, 2)],
+    }
+    if name.startswith("bidir_"):
+        shapes[name] = [(4, 2)]
+    return [f(2, *s) for s in shapes[name]]
+
+
+def weight_values(model_name, layer_name, idx, wname, shape, conv=False):
+    r = rng_for("weights", model_name, layer_name, idx)
+    if "bias" in wname:
+        v = r.normal(0.0, 0.3, size=shape)
+        v = np.where(np.abs(v) < 0.05, np.sign(v + 1e-9) * 0.05, v)  # nonzero
+    else:
+        v = r.normal(0.0, 0.2 if conv else 0.5, size=shape)
+    return v.astype("float32")
+
+
+# --------------------------------------------------------------------------
+# Model definitions (same code for tf_keras and keras 3)
+# --------------------------------------------------------------------------
+
+DESCRIPTIONS = {
+    "seed": "Sequential Input(3,1) -> LSTM(3, hard_sigmoid) -> Dense(1); fixed weights (README example)",
+    "stacked_lstm": "Sequential Input(5,3) -> LSTM(4, return_sequences) -> LSTM(3) -> Dense(2)",
+    "bidir_concat": "Sequential Input(4,2) -> Bidirectional(LSTM(3, return_sequences), merge_mode='concat') -> Dense(2)",
+    "bidir_sum": "Sequential Input(4,2) -> Bidirectional(LSTM(3, return_sequences), merge_mode='sum') -> Dense(2)",
+    "bidir_mul": "Sequential Input(4,2) -> Bidirectional(LSTM(3, return_sequences), merge_mode='mul') -> Dense(2)",
+    "bidir_ave": "Sequential Input(4,2) -> Bidirectional(LSTM(3, return_sequences), merge_mode='ave') -> Dense(2)",
+    "bidir_none": "Functional Input(4,2) -> Bidirectional(LSTM(3, return_sequences), merge_mode=None); outputs [forward, backward]",
+    "gru_reset_after": "Sequential Input(5,3) -> GRU(4, reset_after=True, return_sequences) -> Dense(2)",
+    "gru_reset_before": "Sequential Input(5,3) -> GRU(4, reset_after=False, return_sequences) -> Dense(2)",
+    "simple_rnn": "Sequential Input(5,3) -> SimpleRNN(3) -> Dense(1)",
+    "backwards_relu_nobias": "Sequential Input(5,2) -> LSTM(3, go_backwards, relu, use_bias=False, return_sequences) -> Dense(1) per step",
+    "embedding_mask": "Sequential Input(6,) int32 -> Embedding(10,4,mask_zero) -> LSTM(3, return_sequences) -> LSTM(2) -> Dense(1); right-padded lengths 6,4,2",
+    "masking": "Sequential Input(6,3) -> Masking(0.0) -> LSTM(3, return_sequences) -> GRU(2) -> Dense(1); zero-padded lengths 6,4,1",
+    "two_input": "Functional in_a(5,3) -> LSTM(4); in_b(5,2) -> GRU(3); Concatenate -> Dense(2)",
+    "return_state": "Functional Input(4,2) -> LSTM(3, return_sequences, return_state) -> outputs [Dense(1)(seq), h, c]",
+    "nested": "Functional Input(5,3) -> inner Sequential[LSTM(3, return_sequences), Dense(2)] -> LSTM(2) -> Dense(1)",
+    "conv1d_lstm": "Sequential Input(8,2) -> Conv1D(4,3) -> LSTM(3) -> Dense(1)",
+    "rnn_cells": "Sequential Input(5,3) -> RNN(LSTMCell(3), return_sequences) -> RNN(GRUCell(2)) -> Dense(1)",
+    "time_distributed": "Sequential Input(5,3) -> LSTM(4, return_sequences) -> TimeDistributed(Dense(2))",
+    "conv_lstm2d": "Sequential Input(3,6,6,2) -> ConvLSTM2D(3,(3,3),padding='same') -> Flatten -> Dense(1)",
+}
+MODEL_NAMES = list(DESCRIPTIONS)
+
+
+def build(name, K):
+    L = K.layers
+    Seq = K.Sequential
+
+    def inp(shape, n="input", dtype="float32"):
+        return K.Input(shape, name=n, dtype=dtype)
+
+    if name == "seed":
+        return Seq([inp((3, 1)), L.LSTM(3, recurrent_activation="hard_sigmoid", name="lstm"),
+                    L.Dense(1, name="dense")], name=name)
+    if name == "stacked_lstm":
+        return Seq([inp((5, 3)), L.LSTM(4, return_sequences=True, name="lstm_a"),
+                    L.LSTM(3, name="lstm_b"), L.Dense(2, name="dense")], name=name)
+    if name.startswith("bidir_"):
+        mode = name[len("bidir_"):]
+        if mode == "none":
+            x = inp((4, 2))
+            outs = L.Bidirectional(L.LSTM(3, return_sequences=True, name="lstm"),
+                                   merge_mode=None, name="bi")(x)
+            return K.Model(x, list(outs), name=name)
+        return Seq([inp((4, 2)), L.Bidirectional(L.LSTM(3, return_sequences=True, name="lstm"),
+                                                 merge_mode=mode, name="bi"),
+                    L.Dense(2, name="dense")], name=name)
+    if name in ("gru_reset_after", "gru_reset_before"):
+        return Seq([inp((5, 3)), L.GRU(4, reset_after=(name == "gru_reset_after"),
+                                       return_sequences=True, name="gru"),
+                    L.Dense(2, name="dense")], name=name)
+    if name == "simple_rnn":
+        return Seq([inp((5, 3)), L.SimpleRNN(3, name="rnn"), L.Dense(1, name="dense")], name=name)
+    if name == "backwards_relu_nobias":
+        return Seq([inp((5, 2)), L.LSTM(3, go_backwards=True, activation="relu", use_bias=False,
+                                        return_sequences=True, name="lstm"),
+                    L.Dense(1, name="dense")], name=name)
+    if name == "embedding_mask":
+        return Seq([inp((6,), dtype="int32"), L.Embedding(10, 4, mask_zero=True, name="emb"),
+                    L.LSTM(3, return_sequences=True, name="lstm_a"), L.LSTM(2, name="lstm_b"),
+                    L.Dense(1, name="dense")], name=name)
+    if name == "masking":
+        return Seq([inp((6, 3)), L.Masking(0.0, name="mask"),
+                    L.LSTM(3, return_sequences=True, name="lstm"), L.GRU(2, name="gru"),
+                    L.Dense(1, name="dense")], name=name)
+    if name == "two_input":
+        a, b = inp((5, 3), "in_a"), inp((5, 2), "in_b")
+        y = L.Concatenate(name="concat")([L.LSTM(4, name="lstm_a")(a), L.GRU(3, name="gru_b")(b)])
+        return K.Model([a, b], L.Dense(2, name="dense")(y), name=name)
+    if name == "return_state":
+        x = inp((4, 2))
+        seq, h, c = L.LSTM(3, return_sequences=True, return_state=True, name="lstm")(x)
+        return K.Model(x, [L.Dense(1, name="dense")(seq), h, c], name=name)
+    if name == "nested":
+        inner = Seq([inp((5, 3), "inner_input"),
+                     L.LSTM(3, return_sequences=True, name="inner_lstm"),
+                     L.Dense(2, name="inner_dense")], name="inner")
+        x = inp((5, 3))
+        y = L.Dense(1, name="dense")(L.LSTM(2, name="outer_lstm")(inner(x)))
+        return K.Model(x, y, name=name)
+    if name == "conv1d_lstm":
+        return Seq([inp((8, 2)), L.Conv1D(4, 3, name="conv"), L.LSTM(3, name="lstm"),
+                    L.Dense(1, name="dense")], name=name)
+    if name == "rnn_cells":
+        return Seq([inp((5, 3)), L.RNN(L.LSTMCell(3), return_sequences=True, name="rnn_lstm"),
+                    L.RNN(L.GRUCell(2), name="rnn_gru"), L.Dense(1, name="dense")], name=name)
+    if name == "time_distributed":
+        return Seq([inp((5, 3)), L.LSTM(4, return_sequences=True, name="lstm"),
+                    L.TimeDistributed(L.Dense(2), name="td")], name=name)
+    if name == "conv_lstm2d":
+        return Seq([inp((3, 6, 6, 2)),
+                    L.ConvLSTM2D(3, (3, 3), padding="same", return_sequences=False, name="convlstm"),
+                    L.Flatten(name="flatten"), L.Dense(1, name="dense")], name=name)
+    raise KeyError(name)
+
+
+# --------------------------------------------------------------------------
+# Keras-side helpers
+# --------------------------------------------------------------------------
+
+RECURRENT_CLASSES = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM2D"}
+GATES = {"LSTMCell": ["i", "f", "c", "o"], "ConvLSTMCell": ["i", "f", "c", "o"],
+         "ConvLSTM2DCell": ["i", "f", "c", "o"], "GRUCell": ["z", "r", "h"], "SimpleRNNCell": None}
+
+
+def is_model(layer):
+    return hasattr(layer, "layers") and type(layer).__name__ in ("Sequential", "Functional", "Model")
+
+
+def leaf_layers(model, prefix=""):
+    for l in model.layers:
+        if type(l).__name__ == "InputLayer":
+            continue
+        if is_model(l):
+            yield from leaf_layers(l, prefix + l.name + "/")
+        else:
+            yield prefix + l.name, l
+
+
+def set_all_weights(model, model_name):
+    for path, layer in leaf_layers(model):
+        ws = layer.weights
+        if not ws:
+            continue
+        if model_name == "seed":
+            if layer.name == "lstm":
+                vals = [np.array(SEED_LSTM[k], "float32") for k in ("kernel", "recurrent_kernel", "bias")]
+            else:
+                vals = [np.array([[0.5], [-0.7], [0.9]], "float32"), np.array([0.1], "float32")]
+        else:
+            conv = type(layer).__name__ in ("ConvLSTM2D", "Conv1D")
+            vals = [weight_values(model_name, path, i, w.name, tuple(w.shape), conv)
+                    for i, w in enumerate(ws)]
+        layer.set_weights(vals)
+
+
+def as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+def recurrent_entries(model, prefix=""):
+    """(path, rnn_layer, wrapper_info) for each recurrent layer / direction."""
+    for l in model.layers:
+        cls = type(l).__name__
+        if cls == "InputLayer":
+            continue
+        if is_model(l):
+            for p, r, w in recurrent_entries(l, prefix + l.name + "/"):
+                yield p, r, w
+            continue
+        if cls == "Bidirectional":
+            print(f"    Bidirectional {l.name}: forward_layer.name={l.forward_layer.name!r} "
+                  f"backward_layer.name={l.backward_layer.name!r}")
+            yield (prefix + l.name + "/" + l.forward_layer.name, l.forward_layer,
+                   {"direction": "forward", "top": l, "toppath": prefix + l.name})
+            yield (prefix + l.name + "/" + l.backward_layer.name, l.backward_layer,
+                   {"direction": "backward", "top": l, "toppath": prefix + l.name})
+        elif cls in RECURRENT_CLASSES:
+            yield prefix + l.name, l, {"direction": "forward", "top": l, "toppath": prefix + l.name}
+
+
+def act_name(a):
+    if a is None:
+        return None
+    if isinstance(a, str):
+        return a
+    if isinstance(a, dict):  # keras 3 may serialize as dict
+        return a.get("config", a.get("class_name"))
+    return getattr(a, "__name__", str(a))
+
+
+def split_gates(arr, role, cell_cls, reset_after):
+    names = GATES.get(cell_cls)
+    if not names:
+        return {}
+    n = len(names)
+    u = arr.shape[-1] // n
+    return {g: arr[..., k * u:(k + 1) * u] for k, g in enumerate(names)}
+
+
+# --------------------------------------------------------------------------
+# Independent numpy reference forward pass (uses only the per-gate blocks)
+# --------------------------------------------------------------------------
+
+
+def np_act(name, gen):
+    if name == "tanh":
+        return np.tanh
+    if name == "relu":
+        return lambda x: np.maximum(x, 0.0)
+    if name == "sigmoid":
+        return lambda x: 1.0 / (1.0 + np.exp(-x))
+    if name == "hard_sigmoid":
+        if gen == "k2":
+            return lambda x: np.clip(0.2 * x + 0.5, 0.0, 1.0)
+        return lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0)
+    if name in ("linear", None):
+        return lambda x: x
+    raise ValueError(name)
+
+
+def conv_same(x, k):
+    """x (B,H,W,C), k (kh,kw,C,O), stride 1, 'same' padding (odd kernel)."""
+    kh, kw = k.shape[:2]
+    ph, pw = (kh - 1) // 2, (kw - 1) // 2
+    xp = np.pad(x, ((0, 0), (ph, kh - 1 - ph), (pw, kw - 1 - pw), (0, 0)))
+    H, W = x.shape[1:3]
+    out = np.zeros(x.shape[:3] + (k.shape[-1],), dtype=np.float64)
+    for dy in range(kh):
+        for dx in range(kw):
+            out += np.einsum("bhwc,co->bhwo", xp[:, dy:dy + H, dx:dx + W, :], k[dy, dx])
+    return out
+
+
+def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False):
+    """Run one recurrent layer/direction in processing order.
+
+    x (B,T,...) as seen by the layer; G[role][gate] per-gate blocks.
+    Returns (outputs in processing order (B,T,...), final states list).
+    """
+    cell = info["cell_cls"]
+    act = np_act(info["activation"], gen)
+    ract = np_act(info["recurrent_activation"], gen)
+    x = x.astype(np.float64)
+    if mask is not None:
+        mask = mask.astype(bool)
+    if info["go_backwards"]:
+        x = x[:, ::-1]
+        mask = None if mask is None else mask[:, ::-1]
+    B, T = x.shape[:2]
+    u = info["units"]
+    is_conv = cell.startswith("Conv")
+    state_shape = (B,) + x.shape[2:-1] + (u,) if is_conv else (B, u)
+    h = np.zeros(state_shape)
+    c = np.zeros(state_shape)
+    outs = []
+    prev_out = np.zeros(state_shape)
+    bias = G.get("bias")
+
+    def lin(xt, role, g):
+        w = G[role][g]
+        return conv_same(xt, w) if is_conv else xt @ w
+
+    for t in range(T):
+        xt = x[:, t]
+        if cell in ("LSTMCell", "ConvLSTMCell", "ConvLSTM2DCell"):
+            z = {g: lin(xt, "kernel", g) + lin(h, "recurrent_kernel", g)
+                 + (bias[g] if bias is not None else 0.0) for g in "ifco"}
+            i, f, o = ract(z["i"]), ract(z["f"]), ract(z["o"])
+            c_new = f * c + i * act(z["c"])
+            h_new = o * act(c_new)
+            new_states = [h_new, c_new]
+        elif cell == "GRUCell":
+            if info["reset_after"]:
+                bx = {g: bias[g][0] for g in "zrh"} if bias is not None else {g: 0.0 for g in "zrh"}
+                bh = {g: bias[g][1] for g in "zrh"} if bias is not None else {g: 0.0 for g in "zrh"}
+                zz = ract(xt @ G["kernel"]["z"] + bx["z"] + h @ G["recurrent_kernel"]["z"] + bh["z"])
+                rr = ract(xt @ G["kernel"]["r"] + bx["r"] + h @ G["recurrent_kernel"]["r"] + bh["r"])
+                hh = act(xt @ G["kernel"]["h"] + bx["h"] + rr * (h @ G["recurrent_kernel"]["h"] + bh["h"]))
+            else:
+                b = bias if bias is not None else {g: 0.0 for g in "zrh"}
+                zz = ract(xt @ G["kernel"]["z"] + b["z"] + h @ G["recurrent_kernel"]["z"])
+                rr = ract(xt @ G["kernel"]["r"] + b["r"] + h @ G["recurrent_kernel"]["r"])
+                hh = act(xt @ G["kernel"]["h"] + b["h"] + (rr * h) @ G["recurrent_kernel"]["h"])
+            h_new = zz * h + (1.0 - zz) * hh
+            c_new = None
+            new_states = [h_new]
+        elif cell == "SimpleRNNCell":
+            h_new = act(xt @ G["kernel"] + h @ G["recurrent_kernel"] + (bias if bias is not None else 0.0))
+            c_new = None
+            new_states = [h_new]
+        else:
+            raise ValueError(cell)
+        if mask is not None:
+            m = mask[:, t].reshape((B,) + (1,) * (h.ndim - 1))
+            h = np.where(m, h_new, h)
+            if c_new is not None:
+                c = np.where(m, c_new, c)
+            out = np.where(m, h_new, 0.0 if zero_masked_output else prev_out)
+        else:
+            h = h_new
+            if c_new is not None:
+                c = c_new
+            out = h_new
+        prev_out = out
+        outs.append(out)
+    states = [h] + ([c] if cell != "GRUCell" and cell != "SimpleRNNCell" else [])
+    return np.stack(outs, axis=1), states
+
+
+# --------------------------------------------------------------------------
+# One generation (child process)
+# --------------------------------------------------------------------------
+
+
+def read_keras_version(path):
+    try:
+        if path.endswith(".keras"):
+            with zipfile.ZipFile(path) as z:
+                return json.loads(z.read("metadata.json")).get("keras_version")
+        import h5py
+        with h5py.File(path, "r") as f:
+            v = f.attrs.get("keras_version")
+            return v.decode() if isinstance(v, bytes) else (None if v is None else str(v))
+    except Exception as e:  # noqa
+        return f"<unreadable: {e}>"
+
+
+def run_generation(gen, part_path):
+    if gen == "k2":
+        import tf_keras as K
+    else:
+        import keras as K
+    import tensorflow as tf
+    tf.random.set_seed(0)
+    np.random.seed(0)
+    out_dir = os.path.join(HERE, gen)
+    exp_dir = os.path.join(HERE, "expected", gen)
+    os.makedirs(out_dir, exist_ok=True)
+    os.makedirs(exp_dir, exist_ok=True)
+    result = {"version": K.__version__, "models": {}, "checks": []}
+
+    for name in MODEL_NAMES:
+        print(f"[{gen}] {name}")
+        rec = {"forms": {}, "skipped": {}, "recurrent_layers": [], "file_keras_versions": {}}
+        result["models"][name] = rec
+        try:
+            model = build(name, K)
+            set_all_weights(model, name)
+        except Exception as e:
+            rec["skipped"]["build"] = f"{type(e).__name__}: {e}"
+            print(f"    SKIP build: {e}")
+            continue
+        inputs = make_inputs(name)
+        rec["inputs"] = [{"name": (t.name.split(":")[0] if gen == "k2" else t.name),
+                          "shape": [None if d is None else int(d) for d in t.shape],
+                          "dtype": str(np.dtype(inputs[i].dtype))}
+                         for i, t in enumerate(model.inputs)]
+        # ---------------- files ----------------
+        forms = ([("k2_h5", f"{name}.h5", lambda p: model.save(p)),
+                  ("k2_weights_h5", f"{name}_weights.h5", lambda p: model.save_weights(p)),
+                  ("k2_config", f"{name}.json", None),
+                  ("k2_keras", f"{name}.keras", lambda p: model.save(p))]
+                 if gen == "k2" else
+                 [("k3_h5", f"{name}.h5", lambda p: model.save(p)),
+                  ("k3_keras", f"{name}.keras", lambda p: model.save(p)),
+                  ("k3_weights_h5", f"{name}.weights.h5", lambda p: model.save_weights(p)),
+                  ("k3_config", f"{name}.config.json", None)])
+        for key, fname, fn in forms:
+            p = os.path.join(out_dir, fname)
+            try:
+                if fn is None:
+                    with open(p, "w") as fh:
+                        fh.write(json.dumps(json.loads(model.to_json()), indent=1, sort_keys=False) + "\n")
+                else:
+                    fn(p)
+                rec["forms"][key] = f"{gen}/{fname}"
+                if fn is not None:
+                    rec["file_keras_versions"][key] = read_keras_version(p)
+            except Exception as e:
+                if os.path.exists(p):
+                    os.remove(p)
+                rec["skipped"][key] = f"{type(e).__name__}: {str(e)[:300]}"
+                print(f"    SKIP {key}: {rec['skipped'][key]}")
+        if gen == "k2" and name == "seed":
+            model.save(os.path.join(HERE, "seed.h5"))
+        # ---------------- numbers ----------------
+        npz = {}
+        for i, a in enumerate(inputs):
+            npz[f"input/{i}"] = a
+        feed = inputs if len(inputs) > 1 else inputs[0]
+        preds = as_list(model.predict(feed, verbose=0))
+        rec["n_outputs"] = len(preds)
+        for k, a in enumerate(preds):
+            npz[f"output/{k}"] = np.asarray(a)
+        # per-layer inputs/outputs through one probe model
+        tensors, slots = [], []
+        def add(t):
+            for j, s in enumerate(tensors):
+                if s is t:
+                    return j
+            tensors.append(t)
+            return len(tensors) - 1
+        tops = [l for l in model.layers if type(l).__name__ != "InputLayer"]
+        for l in tops:
+            if is_model(l):  # tf_keras: a nested model's .input/.output are its own graph's
+                node = l._inbound_nodes[-1]
+                lin_t, lout_t = node.input_tensors, node.output_tensors
+            else:
+                lin_t, lout_t = l.input, l.output
+            slots.append(([add(t) for t in as_list(lin_t)], [add(t) for t in as_list(lout_t)]))
+        probe = K.Model(model.inputs, tensors)
+        vals = [np.asarray(v) for v in as_list(probe.predict(feed, verbose=0))]
+        layer_in, layer_out = {}, {}
+        for l, (ii, oo) in zip(tops, slots):
+            layer_in[l.name] = [vals[j] for j in ii]
+            layer_out[l.name] = [vals[j] for j in oo]
+            for k, j in enumerate(oo):
+                npz[f"layer/{l.name}/{k}"] = vals[j]
+            if is_model(l):  # nested: inner layers, fed with the recorded input
+                inner_tops = [s for s in l.layers if type(s).__name__ != "InputLayer"]
+                t2, sl2 = [], []
+                def add2(t):
+                    for j, s in enumerate(t2):
+                        if s is t:
+                            return j
+                    t2.append(t)
+                    return len(t2) - 1
+                for s in inner_tops:
+                    sl2.append(([add2(t) for t in as_list(s.input)], [add2(t) for t in as_list(s.output)]))
+                iprobe = K.Model(l.inputs, t2)
+                ifeed = layer_in[l.name] if len(layer_in[l.name]) > 1 else layer_in[l.name][0]
+                v2 = [np.asarray(v) for v in as_list(iprobe.predict(ifeed, verbose=0))]
+                for s, (ii, oo) in zip(inner_tops, sl2):
+                    layer_in[l.name + "/" + s.name] = [v2[j] for j in ii]
+                    layer_out[l.name + "/" + s.name] = [v2[j] for j in oo]
+                    for k, j in enumerate(oo):
+                        npz[f"layer/{l.name}/{s.name}/{k}"] = v2[j]
+        # ---------------- recurrent layers: weights, gates, verification ----------------
+        bidir_fwd = {}
+        for path, rl, winfo in recurrent_entries(model):
+            cell = rl.cell
+            cell_cls = type(cell).__name__
+            cfg = rl.get_config()
+            ccfg = cell.get_config()
+            cls = type(rl).__name__
+            toppath = winfo["toppath"]
+            lin = layer_in[toppath][0]
+            info = {
+                "path": path, "class_name": cls,
+                "cell_class": (cfg["cell"]["class_name"] if cls == "RNN" else None),
+                "direction": winfo["direction"], "units": int(ccfg.get("units", ccfg.get("filters"))),
+                "input_dim": int(lin.shape[-1]),
+                "activation": act_name(ccfg.get("activation")),
+                "recurrent_activation": act_name(ccfg.get("recurrent_activation")),
+                "use_bias": bool(ccfg.get("use_bias", True)),
+                "go_backwards": bool(cfg.get("go_backwards", False)),
+                "return_sequences": bool(cfg.get("return_sequences", False)),
+                "gate_order": GATES.get(cell_cls),
+            }
+            if cell_cls == "GRUCell":
+                info["reset_after"] = bool(ccfg.get("reset_after"))
+            rec["recurrent_layers"].append(info)
+            G = {}
+            for w, a in zip(cell.weights, cell.get_weights()):
+                role = w.name.split("/")[-1].split(":")[0]
+                npz[f"weights/{path}/{role}"] = a
+                gs = split_gates(a, role, cell_cls, info.get("reset_after"))
+                for g, blk in gs.items():
+                    npz[f"gates/{path}/{role}/{g}"] = blk
+                G[role] = gs if gs else a
+            # ---- verification against Keras's own recorded layer output ----
+            ref = dict(info, cell_cls=cell_cls)
+            mask = None
+            if name == "embedding_mask":
+                mask = inputs[0] != 0
+            elif name == "masking":
+                mask = np.any(inputs[0] != 0, axis=-1)
+            variants = [False, True] if mask is not None else [False]
+            check = {"gen": gen, "model": name, "path": path, "ok": False}
+            diffs = {}
+            try:
+                best = None
+                for zero_masked in variants:
+                    seq, states = np_rnn(lin, G, ref, gen, mask, zero_masked)
+                    outs = layer_out[toppath]
+                    if winfo["top"] is not rl:  # one direction of a Bidirectional
+                        bi = winfo["top"]
+                        if winfo["direction"] == "forward":
+                            bidir_fwd[toppath] = seq if info["return_sequences"] else seq[:, -1]
+                            check["note"] = "checked jointly with the backward direction"
+                            diff = None
+                        else:
+                            # Bidirectional re-reverses the backward sequence to input time order
+                            b = seq[:, ::-1] if info["return_sequences"] else seq[:, -1]
+                            f = bidir_fwd[toppath]
+                            mode = bi.merge_mode
+                            if mode is None:
+                                diff = max(np.max(np.abs(f - outs[0])), np.max(np.abs(b - outs[1])))
+                            else:
+                                merged = {"concat": lambda: np.concatenate([f, b], -1),
+                                          "sum": lambda: f + b, "mul": lambda: f * b,
+                                          "ave": lambda: (f + b) / 2}[mode]()
+                                diff = np.max(np.abs(merged - outs[0]))
+                            check["note"] = f"merge_mode={mode}; forward+backward jointly"
+                    else:
+                        # go_backwards: Keras returns the sequence in processing (reversed) order
+                        mine = seq if info["return_sequences"] else seq[:, -1]
+                        diff = np.max(np.abs(mine - outs[0]))
+                        if cfg.get("return_state"):
+                            for k, s in enumerate(states):
+                                diff = max(diff, np.max(np.abs(s - outs[1 + k])))
+                            check["note"] = "sequence + returned states h, c"
+                    diffs[zero_masked] = None if diff is None else float(diff)
+                    if diff is None:
+                        best = None
+                        break
+                    if best is None or diff < best[0]:
+                        best = (float(diff), zero_masked)
+                if best is not None:
+                    check["max_abs_diff"] = best[0]
+                    check["ok"] = best[0] < ATOL
+                    if mask is not None:
+                        check["masked_step_output"] = "zeros" if best[1] else "previous output (carried)"
+                        check["diff_if_masked_output_carried"] = diffs.get(False)
+                        check["diff_if_masked_output_zero"] = diffs.get(True)
+                else:
+                    check["ok"] = None
+            except Exception as e:
+                check["error"] = f"{type(e).__name__}: {e}"
+                check["ok"] = False
+            result["checks"].append(check)
+            status = {True: "OK", False: "FAIL", None: "deferred"}[check["ok"]]
+            print(f"    verify {path}: {status} "
+                  f"{check.get('max_abs_diff', '')} {check.get('note', '')} {check.get('masked_step_output', '')}")
+        np.savez_compressed(os.path.join(exp_dir, f"{name}.npz"), **npz)
+        rec["expected"] = f"expected/{gen}/{name}.npz"
+    with open(part_path, "w") as fh:
+        json.dump(result, fh, indent=1, default=str)
+
+
+# --------------------------------------------------------------------------
+# Parent: clean, run both generations, merge, write manifest + README
+# --------------------------------------------------------------------------
+
+
+def main():
+    if len(sys.argv) >= 4 and sys.argv[1] == "--gen":
+        run_generation(sys.argv[2], sys.argv[3])
+        return
+    for n in OWNED:
+        p = os.path.join(HERE, n)
+        if os.path.isdir(p):
+            shutil.rmtree(p)
+        elif os.path.exists(p):
+            os.remove(p)
+    tmp = tempfile.mkdtemp(prefix="lstm_inspect_gen_")
+    parts = {}
+    for gen in ("k2", "k3"):
+        part = os.path.join(tmp, f"{gen}.json")
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--gen", gen, part], check=True)
+        with open(part) as fh:
+            parts[gen] = json.load(fh)
+    shutil.rmtree(tmp)
+
+    import platform
+    info = json.loads(subprocess.run(
+        [sys.executable, "-c",
+         "import os;os.environ['TF_CPP_MIN_LOG_LEVEL']='3';import json,tensorflow as t,numpy as n,h5py;"
+         "print(json.dumps({'tensorflow':t.__version__,'numpy':n.__version__,'h5py':h5py.__version__}))"],
+        check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    generator = {"tensorflow": info["tensorflow"], "tf_keras": parts["k2"]["version"],
+                 "keras": parts["k3"]["version"], "numpy": info["numpy"], "h5py": info["h5py"],
+                 "python": platform.python_version()}
+    models = []
+    for name in MODEL_NAMES:
+        r2, r3 = parts["k2"]["models"][name], parts["k3"]["models"][name]
+        base = r2 if "inputs" in r2 else r3
+        skipped = {}
+        for g, r in (("k2", r2), ("k3", r3)):
+            for k, v in r["skipped"].items():
+                skipped[k if k.startswith(g) else f"{g}_{k}"] = v
+        models.append({
+            "name": name, "description": DESCRIPTIONS[name],
+            "inputs": base.get("inputs"), "n_outputs": base.get("n_outputs"),
+            "forms": {**r2["forms"], **r3["forms"]},
+            "expected": {g: r["expected"] for g, r in (("k2", r2), ("k3", r3)) if "expected" in r},
+            "recurrent_layers": {"k2": r2["recurrent_layers"], "k3": r3["recurrent_layers"]},
+            "keras_version": {"k2": r2["file_keras_versions"].get("k2_h5"),
+                              "k3": r3["file_keras_versions"].get("k3_keras")},
+            "file_keras_versions": {**r2["file_keras_versions"], **r3["file_keras_versions"]},
+            "skipped": skipped,
+        })
+    checks = parts["k2"]["checks"] + parts["k3"]["checks"]
+    manifest = {"generator": generator, "gate_label_checks": checks, "models": models}
+    with open(os.path.join(HERE, "manifest.json"), "w") as fh:
+        json.dump(manifest, fh, indent=1)
+        fh.write("\n")
+    write_readme(generator, models, checks)
+
+    # ---------------- summary ----------------
+    total = 0
+    nfiles = 0
+    for root, _, files in os.walk(HERE):
+        for f in files:
+            total += os.path.getsize(os.path.join(root, f))
+            nfiles += 1
+    print("\n=== summary ===")
+    print("versions:", json.dumps(generator))
+    for m in models:
+        print(f"{m['name']:24s} forms={len(m['forms'])} skipped={list(m['skipped']) or '-'}")
+    ok = [c for c in checks if c["ok"] is True]
+    bad = [c for c in checks if c["ok"] is False]
+    print(f"gate-label checks: {len(ok)} passed, {len(bad)} failed, "
+          f"{len(checks) - len(ok) - len(bad)} folded into a joint check")
+    for c in bad:
+        print("  FAILED:", c)
+    print(f"files: {nfiles}, total size {total / 1e6:.2f} MB")
+    if bad:
+        sys.exit(1)
+
+
+def write_readme(gen_versions, models, checks):
+    lines = []
+    w = lines.append
+    w("# sample_models — Keras fixture files")
+    w("")
+    w("Small Keras model files written by **real Keras**, plus the numbers Keras computed for them.")
+    w("They are test fixtures for lstm-inspect. TensorFlow, tf_keras and Keras 3 are *fixture tools only*:")
+    w("they are never runtime or CI dependencies of lstm-inspect.")
+    w("")
+    w("## Regenerate")
+    w("")
+    w("```sh")
+    w("python3 -m venv /tmp/kenv && /tmp/kenv/bin/pip install tensorflow-cpu tf-keras")
+    w("/tmp/kenv/bin/python sample_models/generate.py      # from the repository root")
+    w("```")
+    w("")
+    w("The script deletes and rewrites `k2/`, `k3/`, `expected/`, `seed.h5`, `manifest.json` and this README.")
+    w("It runs tf_keras (Keras 2) and Keras 3 in two child processes. Weights are set explicitly with")
+    w("`set_weights` from a seeded `numpy.random.RandomState` (kernels N(0, 0.5), ConvLSTM2D/Conv1D N(0, 0.2),")
+    w("biases N(0, 0.3) kept away from zero); the same numbers go into both generations, and inputs are identical.")
+    w("")
+    w("Versions used for the files checked in:")
+    w("")
+    for k, v in gen_versions.items():
+        w(f"- {k}: {v}")
+    w("")
+    w("## Files")
+    w("")
+    w("- `seed.h5` — the README example: Keras 2 (tf_keras) full model of `seed` (same as `k2/seed.h5`).")
+    w("- `k2/<name>.h5` — tf_keras `model.save(path)`, legacy HDF5 full model (config + weights).")
+    w("- `k2/<name>_weights.h5` — tf_keras `model.save_weights(path)`, legacy weights-only HDF5.")
+    w("- `k2/<name>.json` — tf_keras `model.to_json()`.")
+    w("- `k2/<name>.keras` — tf_keras `model.save(path)` with `.keras` suffix (zip archive).")
+    w("- `k3/<name>.h5` — Keras 3 `model.save(path)`, legacy HDF5.")
+    w("- `k3/<name>.keras` — Keras 3 native archive (zip: `config.json`, `metadata.json`, `model.weights.h5`).")
+    w("- `k3/<name>.weights.h5` — Keras 3 `model.save_weights(path)`.")
+    w("- `k3/<name>.config.json` — Keras 3 `model.to_json()`.")
+    w("- `expected/k2/<name>.npz`, `expected/k3/<name>.npz` — what that generation's Keras computed.")
+    w("- `manifest.json` — machine-readable index: versions, models, inputs, forms, recurrent layers,")
+    w("  the `keras_version` string stored in each file, skipped forms, and the gate-label check results.")
+    w("")
+    w("## Models")
+    w("")
+    w("| name | description | skipped |")
+    w("|---|---|---|")
+    for m in models:
+        sk = "; ".join(f"{k}: {v[:80]}" for k, v in m["skipped"].items()) or "—"
+        w(f"| `{m['name']}` | {m['description']} | {sk} |")
+    w("")
+    w("Every layer has an explicit `name=`, so layer paths are the same in both generations.")
+    w("")
+    w("## `expected/*.npz` key scheme")
+    w("")
+    w("- `input/<i>` — input arrays fed to `predict`, in `model.inputs` order.")
+    w("- `output/<k>` — `model.predict` outputs, in order (always indexed, even for one output).")
+    w("- `layer/<layer_name>/<k>` — output k of each top-level layer; for the nested model also")
+    w("  `layer/<outer>/<inner>/<k>` for the inner model's layers.")
+    w("- `weights/<path>/<role>` — for every recurrent layer (each Bidirectional direction, each RNN cell),")
+    w("  role in `kernel`, `recurrent_kernel`, `bias` (absent when `use_bias=False`): Keras's own")
+    w("  `cell.get_weights()` arrays in Keras's fused layout.")
+    w("- `gates/<path>/<role>/<gate>` — per-gate block of that array using Keras's own split along the LAST axis:")
+    w("  LSTM / ConvLSTM2D `i, f, c, o`; GRU `z, r, h`. GRU `reset_after=True` bias is `(2, 3u)`")
+    w("  (row 0 input bias, row 1 recurrent bias), so its gate blocks are `(2, u)`. SimpleRNN has no gates.")
+    w("- `<path>` is the layer path as a user names it: `lstm`, `bi/forward_lstm`, `bi/backward_lstm`,")
+    w("  `inner/inner_lstm`, `rnn_lstm` (an `RNN(LSTMCell)` is named by the RNN layer, not the cell).")
+    w("")
+    w("## Gate-label verification")
+    w("")
+    w("The generator runs an independent numpy forward pass of every recurrent layer that uses only the")
+    w("named per-gate blocks and the layer input recorded from Keras, and asserts it matches Keras's recorded")
+    w("layer output to 1e-5 (Keras 2 `hard_sigmoid` = clip(0.2x+0.5, 0, 1); Keras 3 = clip(x/6+0.5, 0, 1);")
+    w("GRU h = z*h_prev + (1-z)*hh; with masks, masked steps keep the state). Results are in")
+    w("`manifest.json` → `gate_label_checks`:")
+    w("")
+    ok = sum(1 for c in checks if c["ok"] is True)
+    bad = sum(1 for c in checks if c["ok"] is False)
+    w(f"- {ok} passed, {bad} failed; Bidirectional forward directions are checked jointly with the backward one.")
+    w("")
+    with open(os.path.join(HERE, "README.md"), "w") as fh:
+        fh.write("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
