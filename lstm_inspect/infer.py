@@ -34,20 +34,24 @@ def infer_legacy(stored: Dict[str, List[StoredArray]], file: str) -> List[Layer]
 def _infer_group(name: str, arrays: List[StoredArray], file: str) -> Layer:
     if not arrays:
         return Layer(name=name, class_name="?", path=name, inferred=True)
-    runs = _recurrent_runs(arrays)
-    if runs is None:
-        return Layer(name=name, class_name=_guess_plain(arrays), path=name, weights=arrays, inferred=True)
-    if len(runs) == 1:
-        return _recurrent_layer(name, name, runs[0], file, go_backwards=False)
-    if len(runs) == 2:
-        names = [_scope(run, name) for run in runs]
-        if names[0].startswith("forward") and names[1].startswith("backward"):
-            wrapper = Layer(name=name, class_name="Bidirectional", path=name, inferred=True)
-            wrapper.children = [
-                _recurrent_layer(names[0], f"{name}/{names[0]}", runs[0], file, go_backwards=False),
-                _recurrent_layer(names[1], f"{name}/{names[1]}", runs[1], file, go_backwards=True),
-            ]
-            return wrapper
+    scopes: Dict[str, List[StoredArray]] = {}
+    for array in arrays:
+        scopes.setdefault(_scope(array, name), []).append(array)
+    if len(scopes) == 1:
+        return _single(name, name, arrays, file, go_backwards=False)
+    names = list(scopes)
+    leaf = [n.split("/")[-1] for n in names]
+    if len(names) == 2 and leaf[0].startswith("forward") and leaf[1].startswith("backward"):
+        wrapper = Layer(name=name, class_name="Bidirectional", path=name, inferred=True)
+        wrapper.children = [
+            _single(leaf[0], f"{name}/{leaf[0]}", scopes[names[0]], file, go_backwards=False),
+            _single(leaf[1], f"{name}/{leaf[1]}", scopes[names[1]], file, go_backwards=True),
+        ]
+        return wrapper
+    if len(set(leaf)) == len(leaf):  # a model nested in the model: one scope per inner layer
+        nested = Layer(name=name, class_name="Model", path=name, inferred=True)
+        nested.children = [_single(n, f"{name}/{n}", scopes[s], file, False) for n, s in zip(leaf, names)]
+        return nested
     raise ConfigError(
         f"cannot tell the layers of weight group '{name}' apart from their names and shapes alone "
         f"({len(arrays)} arrays); pass the model's architecture with --config",
@@ -55,38 +59,29 @@ def _infer_group(name: str, arrays: List[StoredArray], file: str) -> Layer:
     )
 
 
-def _recurrent_runs(arrays: List[StoredArray]) -> Optional[List[List[StoredArray]]]:
-    """Split a group's arrays into recurrent weight sets, or None if it holds no recurrent layer."""
+def _single(name: str, path: str, arrays: List[StoredArray], file: str, go_backwards: bool) -> Layer:
     names = [short_name(a) for a in arrays]
-    if any(_KERAS1_NAME.match(n) and _KERAS1_NAME.match(n).group("kind") == "U" for n in names):
-        size = 12 if any(n.endswith("_f") for n in names) else 9
-        if len(arrays) % size:
-            return [arrays]  # let the recurrent view complain with shapes
-        return [arrays[k : k + size] for k in range(0, len(arrays), size)]
-    if "recurrent_kernel" not in names:
-        return None
-    runs: List[List[StoredArray]] = []
-    for array, n in zip(arrays, names):
-        if n == "kernel":
-            runs.append([array])
-        elif runs:
-            runs[-1].append(array)
-        else:
-            return [arrays]
-    return runs
+    if "recurrent_kernel" in names or any(n.endswith(("_U_i", "_U_z")) or n in ("U_i", "U_z") for n in names):
+        return _recurrent_layer(name, path, arrays, file, go_backwards)
+    return Layer(name=name, class_name=_guess_plain(arrays), path=path, weights=arrays, inferred=True)
 
 
-def _scope(run: List[StoredArray], group: str) -> str:
-    """The sub-layer name of a weight set: ``forward_lstm_1`` in either naming scheme."""
-    name = run[0].name.split(":")[0]
-    parts = name.split("/")
-    for part in parts[:-1]:
-        if part.startswith(("forward", "backward")):
-            return part
-    m = _KERAS1_NAME.match(parts[-1])
-    if m and m.group("prefix"):
-        return m.group("prefix")
-    return parts[-2] if len(parts) > 1 else group
+_CELL_SCOPE = re.compile(r"^(lstm|gru|simple_rnn)_cell(_\d+)?$")
+
+
+def _scope(array: StoredArray, group: str) -> str:
+    """The layer a weight belongs to, from its name: ``bi/forward_lstm/lstm_cell/kernel:0``
+    -> ``bi/forward_lstm``; Keras 1 ``forward_lstm_1_W_i:0`` -> ``forward_lstm_1``."""
+    parts = array.name.split(":")[0].split("/")
+    if len(parts) == 1:
+        m = _KERAS1_NAME.match(parts[0])
+        return m.group("prefix") if m and m.group("prefix") else group
+    scope = parts[:-1]
+    if len(scope) > 1 and _CELL_SCOPE.match(scope[-1]):
+        scope = scope[:-1]
+    if len(scope) > 1 and scope[0] == group:
+        scope = scope[1:]
+    return "/".join(scope)
 
 
 def _recurrent_layer(name: str, path: str, arrays: List[StoredArray], file: str, go_backwards: bool) -> Layer:

@@ -30,7 +30,7 @@ def runnable(layer: Layer) -> Optional[str]:
     if layer.class_name == "Lambda":
         return "Lambda holds Python code, which is never executed"
     if layer.inferred:
-        return "no config: pass --config"
+        return "no config in the file: pass the architecture with --config"
     if layer.class_name not in RUNNABLE:
         return f"{layer.class_name} is not supported"
     for child in layer.children:
@@ -61,6 +61,7 @@ def layer_rows(model: Model) -> List[Dict[str, Any]]:
             {
                 "path": layer.path,
                 "class_name": layer.class_name,
+                "cell_class": layer.config.get("cell_class"),
                 "output_shape": shapes.get(layer.path),
                 "params": layer.param_count,
                 "config": config,

@@ -133,20 +133,34 @@ def _num(x: float) -> str:
 
 
 def layers_renderables(model, rows: List[Dict[str, Any]]) -> List[RenderableType]:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
-    for name in ("path", "class", "output shape", "params", "config", "run"):
-        table.add_column(name, justify="right" if name == "params" else "left")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("path", no_wrap=True)
+    table.add_column("class", overflow="fold")
+    table.add_column("output shape", overflow="fold")
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("config", overflow="fold")
+    table.add_column("run", no_wrap=True)
+    reasons: Dict[str, int] = {}
     for row in rows:
-        shape = row["output_shape"]
-        table.add_row(
-            row["path"],
-            row["class_name"],
-            _shape(shape),
-            str(row["params"]),
-            " ".join(f"{k}={_value(v)}" for k, v in row["config"].items()),
-            "yes" if row["runnable"] else f"no: {row['reason']}",
-        )
-    return [file_line(model), table]
+        run = "yes"
+        if not row["runnable"]:
+            run = f"no [{reasons.setdefault(row['reason'], len(reasons) + 1)}]"
+        cls = row["class_name"] + (f"({row['cell_class']})" if row.get("cell_class") else "")
+        table.add_row(row["path"], cls, _shape(row["output_shape"]), str(row["params"]), _config(row["config"]), run)
+    out: List[RenderableType] = [file_line(model), table]
+    out += [Text(f"[{k}] {reason}", style="dim") for reason, k in reasons.items()]
+    return out
+
+
+def _config(config: Dict[str, Any]) -> str:
+    """Booleans by name when true, other values as key=value."""
+    parts = []
+    for key, value in config.items():
+        if value is True:
+            parts.append(key)
+        elif value is not False and value is not None:
+            parts.append(f"{key}={value}")
+    return " ".join(parts)
 
 
 def _shape(shape: Optional[list]) -> str:
@@ -154,7 +168,7 @@ def _shape(shape: Optional[list]) -> str:
         return "?"
     if shape and isinstance(shape[0], list):
         return ", ".join(_shape(s) for s in shape)
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+    return "(" + ",".join("None" if d is None else str(d) for d in shape) + ")"
 
 
 def _value(v: Any) -> str:
