@@ -8,6 +8,8 @@ import io
 import json
 import re
 import zipfile
+
+import h5py
 from typing import List, Optional
 
 from ..binding import bind_v3
@@ -135,10 +137,22 @@ def _walk(g, key: str, depth: int) -> V3Object:
     obj = V3Object(key=key, name=name if isinstance(name, str) else None)
     if vars_group is not None:
         obj.arrays = _vars(vars_group)
+    nodes = []
     for child in g.keys():
         if child == "vars":
             continue
         node = member(g, child)
         if node is not None and hasattr(node, "keys"):
-            obj.children[child] = _walk(node, child, depth + 1)
+            nodes.append((_created(node), child, node))
+    # h5py lists names alphabetically; Keras wrote the layers in model order, so the
+    # order their object headers were allocated in is the model's layer order.
+    for _, child, node in sorted(nodes, key=lambda t: t[0]):
+        obj.children[child] = _walk(node, child, depth + 1)
     return obj
+
+
+def _created(node) -> int:
+    try:
+        return int(h5py.h5o.get_info(node.id).addr)
+    except Exception:  # older HDF5 builds without addresses: keep name order
+        return 0
