@@ -38,7 +38,7 @@ def _infer_group(name: str, arrays: List[StoredArray], file: str) -> Layer:
     for array in arrays:
         scopes.setdefault(_scope(array, name), []).append(array)
     if len(scopes) == 1:
-        return _single(name, name, arrays, file, go_backwards=False)
+        return _single(name, name, arrays, file, go_backwards=None)
     names = list(scopes)
     leaf = [n.split("/")[-1] for n in names]
     if len(names) == 2 and leaf[0].startswith("forward") and leaf[1].startswith("backward"):
@@ -50,7 +50,7 @@ def _infer_group(name: str, arrays: List[StoredArray], file: str) -> Layer:
         return wrapper
     if len(set(leaf)) == len(leaf):  # a model nested in the model: one scope per inner layer
         nested = Layer(name=name, class_name="Model", path=name, inferred=True)
-        nested.children = [_single(n, f"{name}/{n}", scopes[s], file, False) for n, s in zip(leaf, names)]
+        nested.children = [_single(n, f"{name}/{n}", scopes[s], file, None) for n, s in zip(leaf, names)]
         return nested
     raise ConfigError(
         f"cannot tell the layers of weight group '{name}' apart from their names and shapes alone "
@@ -59,7 +59,7 @@ def _infer_group(name: str, arrays: List[StoredArray], file: str) -> Layer:
     )
 
 
-def _single(name: str, path: str, arrays: List[StoredArray], file: str, go_backwards: bool) -> Layer:
+def _single(name: str, path: str, arrays: List[StoredArray], file: str, go_backwards: Optional[bool]) -> Layer:
     names = [short_name(a) for a in arrays]
     if "recurrent_kernel" in names or any(n.endswith(("_U_i", "_U_z")) or n in ("U_i", "U_z") for n in names):
         return _recurrent_layer(name, path, arrays, file, go_backwards)
@@ -84,7 +84,8 @@ def _scope(array: StoredArray, group: str) -> str:
     return "/".join(scope)
 
 
-def _recurrent_layer(name: str, path: str, arrays: List[StoredArray], file: str, go_backwards: bool) -> Layer:
+def _recurrent_layer(name: str, path: str, arrays: List[StoredArray], file: str, go_backwards: Optional[bool]) -> Layer:
+    """A recurrent layer from its arrays; ``go_backwards`` None means unknown (no Bidirectional around it)."""
     names = [short_name(a) for a in arrays]
     if len(arrays) in (9, 12) and _KERAS1_NAME.match(names[0]):
         class_name = "LSTM" if len(arrays) == 12 else "GRU"
@@ -121,7 +122,8 @@ def _recurrent_layer(name: str, path: str, arrays: List[StoredArray], file: str,
         config = {"filters" if class_name.startswith("ConvLSTM") else "units": units, "use_bias": bias is not None}
         if class_name == "GRU" and bias is not None:
             config["reset_after"] = len(bias) == 2
-    config["go_backwards"] = go_backwards
+    if go_backwards is not None:  # known only inside a Bidirectional
+        config["go_backwards"] = go_backwards
     return Layer(name=name, class_name=class_name, path=path, config=config, weights=arrays, inferred=True)
 
 
@@ -151,10 +153,10 @@ def infer_v3(root: V3Object, file: str) -> List[Layer]:
     top = root.children.get("layers")
     if top is None:
         return []
-    return [_infer_v3(obj, obj.name or key, file, go_backwards=False) for key, obj in top.children.items()]
+    return [_infer_v3(obj, obj.name or key, file, go_backwards=None) for key, obj in top.children.items()]
 
 
-def _infer_v3(obj: V3Object, path: str, file: str, go_backwards: bool) -> Layer:
+def _infer_v3(obj: V3Object, path: str, file: str, go_backwards: Optional[bool]) -> Layer:
     name = path.split("/")[-1]
     cell = obj.children.get("cell")
     if cell is not None and len(cell.arrays) in (2, 3):
@@ -175,7 +177,7 @@ def _infer_v3(obj: V3Object, path: str, file: str, go_backwards: bool) -> Layer:
     if "layers" in obj.children:
         layer = Layer(name=name, class_name="Model", path=path, inferred=True)
         layer.children = [
-            _infer_v3(child, f"{path}/{child.name or key}", file, False) for key, child in obj.children["layers"].children.items()
+            _infer_v3(child, f"{path}/{child.name or key}", file, None) for key, child in obj.children["layers"].children.items()
         ]
         return layer
     named = [StoredArray(n, a.h5_path, a.value) for n, a in zip(_v3_plain_names(obj.key, len(obj.arrays)), obj.arrays)]

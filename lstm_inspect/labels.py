@@ -121,8 +121,8 @@ def _notes(view: RecurrentLayer, model: Model, flavour: str) -> List[str]:
     if untrained:
         notes.append(untrained)
     if view.assumed:
-        keys = " and ".join(view.assumed)
-        values = ", ".join(f"{k}={getattr(view, k)}" for k in view.assumed)
+        keys = ", ".join(view.assumed[:-1]) + (" and " if len(view.assumed) > 1 else "") + view.assumed[-1]
+        values = ", ".join(f"{k}={getattr(view, k)}".replace("True", "true").replace("False", "false") for k in view.assumed)
         writer = f"Keras {model.keras_version}" if model.keras_version else "Keras 1"
         notes.append(f"{keys} assumed ({values}, the defaults of {writer}): the file has no config; pass --config to use the model's own.")
     if model.config_source == "weights" and view.class_name:

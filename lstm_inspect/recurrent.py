@@ -184,6 +184,8 @@ def recurrent_view(layer: Layer, keras_version: Optional[str]) -> RecurrentLayer
             f"but its bias has the shape of reset_after={reset_after}"
         )
     go_backwards = bool(cfg.get("go_backwards", False))
+    if layer.inferred and "go_backwards" not in cfg:
+        assumed.append("go_backwards")
     return RecurrentLayer(
         path=layer.path,
         class_name=layer.class_name,

@@ -108,7 +108,7 @@ def test_cudnn_bias_is_split_into_input_and_recurrent_parts():
 def test_weights_only_file_says_activations_were_assumed():
     model = lstm_inspect.load(realworld("k2_botcocktails_textgenrnn_lstm_weights.hdf5"))
     for layer in lstm_inspect.label_gates(model).layers:
-        assert layer.layer.assumed == ["activation", "recurrent_activation"]
+        assert layer.layer.assumed == ["activation", "recurrent_activation", "go_backwards"]
         assert any("assumed" in n and "--config" in n for n in layer.notes)
 
 
