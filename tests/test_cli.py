@@ -83,7 +83,7 @@ def test_layers_table(runner):
     assert result.stdout == (
         "sample_models/seed.h5  keras-h5 · Keras 2.21.0 · backend tensorflow\n"
         + "path   class       output shape  params  config                     run\n"
-        + "─" * 69 + "\n"
+        + "─" * 71 + "\n"
         + "input  InputLayer  (None,3,1)         0                             yes\n"
         + "lstm   LSTM        (None,3)          60  units=3 activation=tanh    yes\n"
         + "dense  Dense       (None,1)           4  units=1 activation=linear  yes\n"
