@@ -60,6 +60,10 @@ def recurrent_layers(model: Model) -> List[RecurrentLayer]:
 def label_gates(model: Model, hard_sigmoid: Optional[str] = None) -> GatesReport:
     """Label each gate slice of each recurrent layer's stored arrays."""
     flavour = hard_sigmoid or hard_sigmoid_flavour(model.keras_version)
+    for layer in model.walk():
+        if layer.class_name == "RNN" and not is_recurrent(layer):
+            cell = layer.config.get("cell_class") or "an unknown cell"
+            model.warnings.append(f"{layer.path}: RNN of {cell} is not labelled (only LSTMCell, GRUCell, SimpleRNNCell are)")
     reports = []
     for view in recurrent_layers(model):
         weights = [
