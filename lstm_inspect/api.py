@@ -14,6 +14,11 @@ def load(path: Union[str, "os.PathLike[str]"], config: Optional[Union[str, "os.P
     ``config`` is a ``model.to_json()`` JSON or a Keras 3 ``config.json`` for
     weights-only files (it overrides a config stored in the file).
     """
+    from .labels import recurrent_layers
     from .readers import read_model
 
-    return read_model(os.fspath(path), config=os.fspath(config) if config is not None else None)
+    model = read_model(os.fspath(path), config=os.fspath(config) if config is not None else None)
+    # Weights that fit no recurrent layout (or a --config that does not fit them) fail
+    # here, for every command, not only when gates are labelled.
+    recurrent_layers(model)
+    return model

@@ -61,7 +61,12 @@ def _infer_group(name: str, arrays: List[StoredArray], file: str) -> Layer:
 
 def _single(name: str, path: str, arrays: List[StoredArray], file: str, go_backwards: Optional[bool]) -> Layer:
     names = [short_name(a) for a in arrays]
-    if "recurrent_kernel" in names or any(n.endswith(("_U_i", "_U_z")) or n in ("U_i", "U_z") for n in names):
+    keras1_fused = len(names) == 3 and [n.rsplit("_", 1)[-1] for n in names] == ["W", "U", "b"]
+    if (
+        "recurrent_kernel" in names
+        or any(n.endswith(("_U_i", "_U_z")) or n in ("U_i", "U_z") for n in names)
+        or keras1_fused  # Keras 1 SimpleRNN, and LSTM/GRU with consume_less='gpu': <name>_W, _U, _b
+    ):
         return _recurrent_layer(name, path, arrays, file, go_backwards)
     return Layer(name=name, class_name=_guess_plain(arrays), path=path, weights=arrays, inferred=True)
 

@@ -9,6 +9,7 @@ from typing import List, Optional
 
 import numpy as np
 
+from .errors import LstmInspectError
 from .gates import GATE_NAMES
 from .model import Model
 from .recurrent import GateSlice, RecurrentLayer, is_recurrent, recurrent_view
@@ -54,7 +55,12 @@ class GatesReport:
 
 def recurrent_layers(model: Model) -> List[RecurrentLayer]:
     """Every recurrent layer of the model (each direction of a Bidirectional on its own)."""
-    return [recurrent_view(layer, model.keras_version) for layer in model.walk() if is_recurrent(layer)]
+    if model.recurrent_views is None:
+        try:
+            model.recurrent_views = [recurrent_view(l, model.keras_version) for l in model.walk() if is_recurrent(l)]
+        except LstmInspectError as e:  # weights that fit no layout: say which file
+            raise e.with_file(model.file) from None
+    return model.recurrent_views
 
 
 def label_gates(model: Model, hard_sigmoid: Optional[str] = None) -> GatesReport:

@@ -73,6 +73,8 @@ class Model:
     output_layers: List[Any] = field(default_factory=list)
     #: things a reader noticed that the user should hear about
     warnings: List[str] = field(default_factory=list)
+    #: the recurrent layers' gate views, computed once (see labels.recurrent_layers)
+    recurrent_views: Optional[List[Any]] = field(default=None, repr=False)
 
     def walk(self) -> Iterator[Layer]:
         for layer in self.layers:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from ..config import ModelSpec, loads_config, parse_model_config
 from ..errors import LstmInspectError, NotAKerasFileError
 from ..model import Model
 
@@ -22,15 +23,15 @@ def read_model(path: str, config: Optional[str] = None) -> Model:
     file = str(path)
     try:
         head = _head(file)
-        config_text = _read_config(config) if config else None
+        spec = _read_config(config) if config else None
         if head.startswith(HDF5_MAGIC):
             from .legacy_h5 import read_hdf5
 
-            return read_hdf5(file, config_text)
+            return read_hdf5(file, spec)
         if head.startswith(ZIP_MAGIC):
             from .keras_v3 import read_keras_archive
 
-            return read_keras_archive(file, config_text)
+            return read_keras_archive(file, spec)
     except LstmInspectError as e:
         raise e.with_file(file) from None
     if not head:
@@ -54,7 +55,8 @@ def _head(file: str) -> bytes:
         raise NotAKerasFileError(f"cannot read the file ({e.strerror or e})", file=file) from None
 
 
-def _read_config(config: str) -> str:
+def _read_config(config: str) -> ModelSpec:
+    """The --config file, parsed; its errors are reported under its own path."""
     try:
         with open(config, "rb") as fh:
             data = fh.read(64 * 1024 * 1024 + 1)
@@ -63,6 +65,10 @@ def _read_config(config: str) -> str:
     if len(data) > 64 * 1024 * 1024:
         raise NotAKerasFileError("the config file is larger than 64 MB; refused", file=config)
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise NotAKerasFileError("the config file is not UTF-8 JSON", file=config) from None
+    try:
+        return parse_model_config(loads_config(text, "the --config file"))
+    except LstmInspectError as e:
+        raise e.with_file(config) from None

@@ -13,7 +13,7 @@ import h5py
 from typing import List, Optional
 
 from ..binding import bind_v3
-from ..config import loads_config, parse_model_config
+from ..config import ModelSpec, loads_config, parse_model_config
 from ..errors import CorruptFileError, NotAKerasFileError, UnsupportedError
 from ..infer import V3Object, infer_v3
 from ..model import Model, StoredArray
@@ -24,7 +24,7 @@ MAX_CONFIG_BYTES = 64 * 1024**2
 MAX_RATIO = 1000  #: refuse members that expand more than this (zip bombs)
 
 
-def read_keras_archive(file: str, config_text: Optional[str]) -> Model:
+def read_keras_archive(file: str, config: Optional[ModelSpec]) -> Model:
     try:
         zf = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
@@ -47,14 +47,15 @@ def read_keras_archive(file: str, config_text: Optional[str]) -> Model:
                 raise CorruptFileError("metadata.json in the archive is not JSON", file=file) from None
             if not isinstance(metadata, dict):
                 metadata = {}
-        user_config = config_text is not None
-        if config_text is None:
+        user_config = config is not None
+        if config is None:
             if "config.json" not in names:
                 raise NotAKerasFileError("zip archive has no config.json; it is not a Keras .keras file", file=file)
-            config_text = _member(zf, "config.json", MAX_CONFIG_BYTES, file).decode("utf-8", "replace")
+            text = _member(zf, "config.json", MAX_CONFIG_BYTES, file).decode("utf-8", "replace")
+            config = parse_model_config(loads_config(text, "config.json in the archive"))
         weights = _member(zf, "model.weights.h5", MAX_MEMBER_BYTES, file)
     with open_h5(io.BytesIO(weights), file) as f:
-        model = read_v3_weights(f, file, config_text, archive=metadata, user_config=user_config)
+        model = read_v3_weights(f, file, config, archive=metadata, user_config=user_config)
     return model
 
 
@@ -74,7 +75,7 @@ def _member(zf: zipfile.ZipFile, name: str, limit: int, file: str) -> bytes:
     return data
 
 
-def read_v3_weights(f, file: str, config_text: Optional[str], archive: Optional[dict], user_config: bool = True) -> Model:
+def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional[dict], user_config: bool = True) -> Model:
     """A Keras 3 weights HDF5 (alone, with --config, or from inside a .keras archive)."""
     root_key = "layers" if member(f, "layers") is not None else "_layer_checkpoint_dependencies"
     if archive is not None:
@@ -91,8 +92,8 @@ def read_v3_weights(f, file: str, config_text: Optional[str], archive: Optional[
             return None
         return _vars(g)
 
-    if config_text is not None:
-        spec = parse_model_config(loads_config(config_text, "the config" if archive is not None else "the --config file"))
+    if config is not None:
+        spec = config
         layers = bind_v3(spec, read_vars, file)
         source = "--config" if user_config else "file"
         return Model(

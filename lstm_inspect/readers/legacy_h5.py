@@ -14,17 +14,17 @@ from ..model import Model, StoredArray
 from .hdf5 import attr, member, open_h5, read_dataset, str_list
 
 
-def read_hdf5(file: str, config_text: Optional[str]) -> Model:
+def read_hdf5(file: str, config: Optional[ModelSpec]) -> Model:
     """Any HDF5 Keras file; Keras 3 ``.weights.h5`` files are handed to that reader."""
     with open_h5(file, file) as f:
         if attr(f, "model_config") is not None:
-            return _read_legacy(f, file, config_text, full=True)
+            return _read_legacy(f, file, config, full=True)
         if attr(f, "layer_names") is not None:
-            return _read_legacy(f, file, config_text, full=False)
+            return _read_legacy(f, file, config, full=False)
         if member(f, "layers") is not None or member(f, "_layer_checkpoint_dependencies") is not None or member(f, "vars") is not None:
             from .keras_v3 import read_v3_weights
 
-            return read_v3_weights(f, file, config_text, archive=None)
+            return read_v3_weights(f, file, config, archive=None)
         if attr(f, "nb_layers") is not None:
             raise NotAKerasFileError("this is a Keras 0.x weights file, which lstm_inspect does not read", file=file)
     raise NotAKerasFileError(
@@ -34,7 +34,7 @@ def read_hdf5(file: str, config_text: Optional[str]) -> Model:
     )
 
 
-def _read_legacy(f, file: str, config_text: Optional[str], full: bool) -> Model:
+def _read_legacy(f, file: str, config: Optional[ModelSpec], full: bool) -> Model:
     if full:
         group = member(f, "model_weights")
         if group is None or attr(group, "layer_names") is None:
@@ -50,12 +50,9 @@ def _read_legacy(f, file: str, config_text: Optional[str], full: bool) -> Model:
     backend = attr(f, "backend") or attr(group, "backend")
     stored = _stored_weights(group)
 
-    spec: Optional[ModelSpec] = None
-    source = "weights"
-    if config_text is not None:
-        spec = parse_model_config(loads_config(config_text, "the --config file"))
-        source = "--config"
-    elif full:
+    spec: Optional[ModelSpec] = config
+    source = "--config" if config is not None else "weights"
+    if config is None and full:
         text = attr(f, "model_config")
         if not isinstance(text, str):
             raise ConfigError("the 'model_config' attribute is not JSON text", file=file)
