@@ -8,7 +8,7 @@ steps carry state and output forward, as Keras's ``rnn`` loop does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -34,8 +34,14 @@ def run_recurrent(
     x: np.ndarray,
     mask: Optional[np.ndarray] = None,
     hard_sigmoid: str = "keras2",
+    initial_state: Optional[Sequence[np.ndarray]] = None,
+    zero_output_for_mask: bool = False,
 ) -> Trace:
-    """Run one recurrent layer over ``x`` of shape (batch, time, features)."""
+    """Run one recurrent layer over ``x`` of shape (batch, time, features).
+
+    ``initial_state`` is ``[h]`` or ``[h, c]`` (zeros when None). With
+    ``zero_output_for_mask`` masked steps output zeros instead of the previous output.
+    """
     if view.kind == "conv_lstm":
         from .errors import UnsupportedError
 
@@ -60,7 +66,12 @@ def run_recurrent(
     cell = np.empty((batch, time, u), np.float32) if view.kind == "lstm" else None
     h_tm1 = np.zeros((batch, u), np.float32)
     c_tm1 = np.zeros((batch, u), np.float32)
+    if initial_state is not None:
+        h_tm1 = np.broadcast_to(np.asarray(initial_state[0], np.float32), (batch, u)).copy()
+        if view.kind == "lstm" and len(initial_state) > 1:
+            c_tm1 = np.broadcast_to(np.asarray(initial_state[1], np.float32), (batch, u)).copy()
     out_tm1 = np.zeros((batch, u), np.float32)
+    zeros = np.zeros((batch, u), np.float32)
     U = w["recurrent_kernel"]
 
     for s in range(time):
@@ -97,7 +108,7 @@ def run_recurrent(
         if mask_steps is not None:
             m = mask_steps[:, s, None]
             h = np.where(m, h, h_tm1)
-            out = np.where(m, out, out_tm1)
+            out = np.where(m, out, zeros if zero_output_for_mask else out_tm1)
             if c is not None:
                 c = np.where(m, c, c_tm1)
         for g, value in zip(names, step_gates):

@@ -82,6 +82,21 @@ class ModelSpec:
     input_layers: List[Any] = field(default_factory=list)
     output_layers: List[Any] = field(default_factory=list)
 
+    @property
+    def written_by_keras3(self) -> bool:
+        """Keras 3 configs give InputLayers a ``batch_shape`` and nodes as ``{"args", "kwargs"}``."""
+
+        def walk(specs):
+            for spec in specs:
+                yield spec
+                yield from walk(spec.children)
+
+        return any(
+            (s.class_name == "InputLayer" and "batch_shape" in s.config)
+            or any(isinstance(n, dict) for n in s.inbound_nodes)
+            for s in walk(self.layers)
+        )
+
 
 def loads_config(text: str, where: str = "model config") -> Any:
     """Parse JSON config text, with a one-line error when it is not JSON."""

@@ -57,7 +57,7 @@ def recurrent_layers(model: Model) -> List[RecurrentLayer]:
     """Every recurrent layer of the model (each direction of a Bidirectional on its own)."""
     if model.recurrent_views is None:
         try:
-            model.recurrent_views = [recurrent_view(l, model.keras_version) for l in model.walk() if is_recurrent(l)]
+            model.recurrent_views = [recurrent_view(l, model.semantics_version) for l in model.walk() if is_recurrent(l)]
         except LstmInspectError as e:  # weights that fit no layout: say which file
             raise e.with_file(model.file) from None
     return model.recurrent_views
@@ -65,7 +65,7 @@ def recurrent_layers(model: Model) -> List[RecurrentLayer]:
 
 def label_gates(model: Model, hard_sigmoid: Optional[str] = None) -> GatesReport:
     """Label each gate slice of each recurrent layer's stored arrays."""
-    flavour = hard_sigmoid or hard_sigmoid_flavour(model.keras_version)
+    flavour = hard_sigmoid or hard_sigmoid_flavour(model.semantics_version)
     for layer in model.walk():
         if layer.class_name == "RNN" and not is_recurrent(layer):
             cell = layer.config.get("cell_class") or "an unknown cell"
@@ -133,7 +133,10 @@ def _notes(view: RecurrentLayer, model: Model, flavour: str) -> List[str]:
     if view.assumed:
         keys = ", ".join(view.assumed[:-1]) + (" and " if len(view.assumed) > 1 else "") + view.assumed[-1]
         values = ", ".join(f"{k}={getattr(view, k)}".replace("True", "true").replace("False", "false") for k in view.assumed)
-        writer = f"Keras {model.keras_version}" if model.keras_version else "Keras 1"
+        if model.keras_version:
+            writer = f"Keras {model.keras_version}"
+        else:
+            writer = f"Keras {model.assumed_keras_major} (assumed)" if model.assumed_keras_major else "Keras 1"
         notes.append(f"{keys} assumed ({values}, the defaults of {writer}): the file has no config; pass --config to use the model's own.")
     if model.config_source == "weights" and view.class_name:
         notes.append(f"{view.class_name} inferred from the weight shapes (no config in the file).")

@@ -73,12 +73,19 @@ class Model:
     output_layers: List[Any] = field(default_factory=list)
     #: things a reader noticed that the user should hear about
     warnings: List[str] = field(default_factory=list)
+    #: the Keras major version taken as the writer when the file records none ("3" for .weights.h5)
+    assumed_keras_major: Optional[str] = None
     #: the recurrent layers' gate views, computed once (see labels.recurrent_layers)
     recurrent_views: Optional[List[Any]] = field(default=None, repr=False)
 
     def walk(self) -> Iterator[Layer]:
         for layer in self.layers:
             yield from layer.walk()
+
+    @property
+    def semantics_version(self) -> Optional[str]:
+        """The keras_version whose meanings (hard_sigmoid, defaults) apply to this file."""
+        return self.keras_version or self.assumed_keras_major
 
     @property
     def keras_major(self) -> Optional[int]:

@@ -42,7 +42,12 @@ def warn(message: str) -> None:
 
 def file_line(model) -> Text:
     parts = [model.format]
-    parts.append(f"Keras {model.keras_version}" if model.keras_version else "Keras version not recorded (Keras 1)")
+    if model.keras_version:
+        parts.append(f"Keras {model.keras_version}")
+    elif model.assumed_keras_major:
+        parts.append(f"Keras version not recorded (taken as Keras {model.assumed_keras_major})")
+    else:
+        parts.append("Keras version not recorded (Keras 1)")
     if model.backend:
         parts.append(f"backend {model.backend}")
     if model.config_source == "--config":

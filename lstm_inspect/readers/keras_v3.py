@@ -92,6 +92,12 @@ def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional
             return None
         return _vars(g)
 
+    if keras_version is None and (config is None or config.written_by_keras3):
+        # Keras 3 .weights.h5 files record no version; tf.keras 2.13+ can write the same
+        # layout, but its configs are Keras 2 style.
+        assumed_major = "3"
+    else:
+        assumed_major = None
     if config is not None:
         spec = config
         layers = bind_v3(spec, read_vars, file)
@@ -107,6 +113,7 @@ def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional
             config_source=source,
             input_layers=spec.input_layers,
             output_layers=spec.output_layers,
+            assumed_keras_major=assumed_major,
         )
     root = _walk(f, "", depth=0)
     if root_key == "_layer_checkpoint_dependencies" and root_key in root.children:
@@ -118,6 +125,7 @@ def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional
         backend=None,
         layers=infer_v3(root, file),
         config_source="weights",
+        assumed_keras_major=assumed_major,
     )
 
 

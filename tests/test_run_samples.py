@@ -1,0 +1,69 @@
+"""The whole model run in numpy equals what real Keras computed: model.predict outputs
+and per-layer outputs recorded by sample_models/generate.py, and the predictions the
+real-world projects recorded (../shared/realworld/companions)."""
+
+import h5py
+import numpy as np
+import pytest
+
+import lstm_inspect
+from conftest import MODELS, SAMPLES, realworld
+from lstm_inspect.executor import run_model
+
+FORMS = [
+    ("k2_h5", "k2", None),
+    ("k2_weights_h5", "k2", "k2_config"),
+    ("k2_keras", "k2", None),
+    ("k3_h5", "k3", None),
+    ("k3_keras", "k3", None),
+    ("k3_weights_h5", "k3", "k3_config"),
+]
+
+
+@pytest.mark.parametrize("form, gen, cfg", FORMS, ids=[f[0] for f in FORMS])
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_outputs_equal_keras_predict(name, form, gen, cfg):
+    info = MODELS[name]
+    expected = np.load(SAMPLES / info["expected"][gen])
+    config = SAMPLES / info["forms"][cfg] if cfg else None
+    model = lstm_inspect.load(SAMPLES / info["forms"][form], config=config)
+    inputs = [expected[f"input/{i}"] for i in range(len(info["inputs"]))]
+    result = run_model(model, inputs)
+    assert len(result.outputs) == info["n_outputs"]
+    for k, output in enumerate(result.outputs):
+        np.testing.assert_allclose(output, expected[f"output/{k}"], atol=1e-5, rtol=0)
+    for key in expected.files:
+        if key.startswith("layer/"):
+            path, k = key[len("layer/"):].rsplit("/", 1)
+            if path in result.layer_outputs:
+                np.testing.assert_allclose(result.layer_outputs[path][int(k)], expected[key], atol=1e-5, rtol=0,
+                                           err_msg=key)
+    for t in result.traces:  # LSTM traces satisfy the equations at every unmasked step
+        if t.view.kind in ("lstm", "conv_lstm"):
+            i, f, c, o = (t.trace.gates[g] for g in "ifco")
+            cell = t.trace.cell
+            c_prev = np.concatenate([np.zeros_like(cell[:, :1]), cell[:, :-1]], axis=1)
+            live = np.ones(cell.shape[:2], bool) if t.mask is None else t.mask[:, t.trace.steps]
+            np.testing.assert_allclose((f * c_prev + i * c)[live], cell[live], atol=1e-5)
+
+
+def test_keras_1_theano_model_reproduces_its_recorded_predictions():
+    # DL4J's fixture: predictions recorded by real Keras 1.2.2 (MANIFEST: model outputs, not targets).
+    model = lstm_inspect.load(realworld("k1_dl4j_simple_lstm_th_model.h5"))
+    with h5py.File(realworld("companions/k1_dl4j_simple_lstm_th_model.inputs_and_outputs.h5"), "r") as f:
+        x, y, lstm = f["inputs/lstm_input_1"][()], f["predictions/dense_1"][()], f["activations/lstm_1"][()]
+    result = run_model(model, [x])
+    np.testing.assert_allclose(result.outputs[0], y, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(result.layer_outputs["lstm_1"][0], lstm, atol=1e-5, rtol=0)
+
+
+def test_keras_2_theano_weights_reproduce_their_recorded_predictions():
+    # 283 sequences and predictions recorded with real Keras 2.0.8 (predict.py in the source repo).
+    path = realworld("k2_dl4j_lstm_th_weights.h5")
+    companions = path.parent / "companions"
+    model = lstm_inspect.load(path, config=companions / "k2_dl4j_lstm_th_weights.model_config.json")
+    sequences = companions / "k2_dl4j_lstm_th_weights.sequences"
+    x = np.stack([np.loadtxt(sequences / f"{i}.csv", delimiter=";")[:, :12] for i in range(283)]).astype(np.float32)
+    expected = np.load(companions / "k2_dl4j_lstm_th_weights.predictions.npy")
+    result = run_model(model, [x])
+    np.testing.assert_allclose(result.outputs[0].ravel(), expected, atol=1e-5, rtol=0)
