@@ -13,11 +13,20 @@ from .api import load  # noqa: E402
 from .errors import ConfigError, CorruptFileError, LstmInspectError, NotAKerasFileError, UnsupportedError  # noqa: E402
 from .labels import label_gates, recurrent_layers  # noqa: E402
 
+
+def run_model(model, inputs, **options):
+    """Run ``model`` forward in numpy; see :func:`lstm_inspect.executor.run_model`."""
+    from .executor import run_model as _run
+
+    return _run(model, inputs, **options)
+
+
 __all__ = [
     "__version__",
     "load",
     "label_gates",
     "recurrent_layers",
+    "run_model",
     "LstmInspectError",
     "NotAKerasFileError",
     "CorruptFileError",

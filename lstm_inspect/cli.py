@@ -152,6 +152,106 @@ def layers(model: str, config: Optional[str], as_json: bool) -> None:
     emit(as_json, document, renderables)
 
 
+@cli.command()
+@model_options
+@click.option("--input", "input_path", required=True, metavar="FILE",
+              help="Input: .npy, .npz (by input name), .csv/.tsv/.txt (one sequence), .json, or - for JSON on stdin.")
+@click.option("--sample", type=int, default=None, help="Which sample of the batch to show (tables: default 0; JSON: all).")
+@click.option("--units", "units", metavar="A:B", help="Units to show (tables: all up to 8, else 0:8; JSON: all).")
+@click.option("--steps", "steps", metavar="A:B", help="Steps to show, in processing order.")
+@click.option("--layer", "layers", multiple=True, metavar="PATH", help="Only this recurrent layer (repeatable).")
+@click.option("--jsonl", is_flag=True, help="One JSON record per layer, sample and step.")
+@click.option("--npz", "npz_out", type=click.Path(dir_okay=False), help="Also write every trace and output to this .npz.")
+@click.option("--initial-state", type=click.Path(dir_okay=False), help="Start from these states (.npz: <path>/h, <path>/c).")
+@click.option("--state-out", type=click.Path(dir_okay=False), help="Write the final states (.npz, same keys).")
+@click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), default=None,
+              help="What hard_sigmoid means (default: from the Keras version that wrote the file).")
+@click.option("--until", metavar="PATH", help="Stop after this layer; its output becomes the output.")
+@click.option("--pixel", metavar="R,C", help="ConvLSTM: show gate maps at this position (default: spatial mean).")
+@library_errors
+def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl, npz_out, initial_state, state_out,
+        hard_sigmoid, until, pixel) -> None:
+    """Run MODEL forward in numpy on --input and show, for each recurrent layer,
+    every gate, the cell state and the hidden state at each timestep, then the
+    model's outputs (equal to Keras's model.predict)."""
+    from .api import load
+    from .executor import run_model
+    from .inputs import InputSpec, load_inputs, load_states, save_npz
+    from .runview import DEFAULT_UNITS, Selection, parse_range, select
+    from .signature import input_signature
+
+    if as_json and jsonl:
+        raise click.UsageError("--json and --jsonl cannot be used together")
+    m = load(model, config=config)
+    specs = [InputSpec(name, shape, dtype) for name, shape, dtype in input_signature(m)]
+    arrays, notes = load_inputs(input_path, specs)
+    _note(notes)
+    states = load_states(initial_state) if initial_state else None
+    result = run_model(m, arrays, hard_sigmoid=hard_sigmoid, until=until, initial_states=states)
+    _warn(m.warnings)
+
+    tables = not (as_json or jsonl)
+    sel = Selection(
+        samples=[sample if sample is not None else 0] if tables or sample is not None else None,
+        units=parse_range(units, "--units"),
+        steps=parse_range(steps, "--steps"),
+        layers=list(layers) or None,
+        pixel=_pixel(pixel),
+    )
+    if tables and sel.units is None:
+        widest = max((t.view.units for t in result.traces), default=0)
+        if widest > DEFAULT_UNITS:
+            sel.units = (0, DEFAULT_UNITS)
+            _note([f"showing units 0:{DEFAULT_UNITS} of up to {widest}; use --units A:B to see others"])
+    selected = select(result, sel)
+    protect = [p for p in (model, config, input_path) if p and p != "-"]
+    if state_out:
+        final = {f"{t.path}/{k}": v for t in result.traces for k, v in t.trace.states.items()}
+        save_npz(state_out, final, protect=protect)
+    if npz_out:
+        arrays_out = {f"output/{k}": y for k, y in enumerate(result.outputs)}
+        for t in result.traces:
+            for name, value in {**t.trace.gates, "cell": t.trace.cell, "hidden": t.trace.hidden}.items():
+                if value is not None:
+                    arrays_out[f"{t.path}/{name}"] = value
+            arrays_out[f"{t.path}/steps"] = t.trace.steps
+        save_npz(npz_out, arrays_out, protect=protect)
+    if jsonl:
+        from .serialize import run_records
+
+        for line in run_records(selected):
+            sys.stdout.write(line + "\n")
+        return
+    names = [(spec.name, x) for spec, x in zip(specs, arrays)]
+
+    def document():
+        from .serialize import run_document
+
+        return run_document(m, result, selected, names)
+
+    def renderables():
+        from .render import run_renderables
+
+        return run_renderables(m, result, selected, outputs_sample=sel.samples[0])
+
+    emit(as_json, document, renderables)
+
+
+def _pixel(text: Optional[str]):
+    if text is None:
+        return None
+    try:
+        r, c = (int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"'{text}' is not R,C", param_hint="--pixel") from None
+    return (r, c)
+
+
+def _note(messages) -> None:
+    for message in messages:
+        click.echo(f"Note: {message}", err=True)
+
+
 def _warn(messages) -> None:
     if messages:
         from .render import warn

@@ -39,3 +39,7 @@ class ConfigError(LstmInspectError):
 
 class UnsupportedError(LstmInspectError):
     """The file uses a layer or layout lstm_inspect does not handle."""
+
+
+class InputError(LstmInspectError):
+    """An input, state or output file for ``run`` cannot be used as given."""

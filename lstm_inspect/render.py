@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import sys
+
+import numpy as np
 from typing import Any, Dict, Iterable, List, Optional
 
 from rich import box
@@ -178,3 +180,62 @@ def _shape(shape: Optional[list]) -> str:
 
 def _value(v: Any) -> str:
     return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+# ------------------------------------------------------------------------------- run
+
+
+def run_renderables(model, result, selected, outputs_sample: int) -> List[RenderableType]:
+    """One table per traced layer (one sample), then the model's outputs."""
+    out: List[RenderableType] = [file_line(model)]
+    for st in selected:
+        out.append(Text(""))
+        out.extend(_trace_block(st))
+    out.append(Text(""))
+    if result.stopped_at:
+        out.append(Text(f"stopped after '{result.stopped_at}' (--until): the output is that layer's", style="dim"))
+    for k, y in enumerate(result.outputs):
+        y = np.asarray(y)
+        title = f"output {k}  shape {tuple(y.shape)}  sample {outputs_sample}"
+        out.append(Text(title, style="bold"))
+        out.append(Text(np.array2string(y[outputs_sample], precision=6, separator=", ", suppress_small=False)))
+    return out
+
+
+def _trace_block(st) -> List[RenderableType]:
+    v = st.layer.view
+    (sample,) = st.samples
+    u0, u1 = st.units
+    head = Text(v.path, style="bold cyan")
+    cls = v.class_name if not v.cell_class else f"{v.class_name}({v.cell_class})"
+    head.append(f"  {cls} · {v.direction} · sample {sample} · units {u0}:{u1} of {v.units}")
+    acts = Text(f"activation {v.activation}")
+    if v.recurrent_activation:
+        acts.append(f" · recurrent_activation {v.recurrent_activation}")
+    lines: List[RenderableType] = [head, acts]
+    if st.spatial:
+        lines.append(Text(f"gate maps shown at: {st.spatial} (--pixel R,C to choose)", style="dim"))
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+    table.add_column("step", justify="right", no_wrap=True)
+    table.add_column("t", justify="right", no_wrap=True)
+    if u1 - u0 > 1:
+        table.add_column("unit", justify="right", no_wrap=True)
+    names = list(st.values)
+    for name in names:
+        table.add_column(name, justify="right", no_wrap=True)
+    any_masked = False
+    s0 = st.step_range[0]
+    for j, t in enumerate(st.steps):
+        masked = st.masked is not None and bool(st.masked[0, j])
+        any_masked = any_masked or masked
+        for k in range(u1 - u0):
+            first = k == 0
+            cells = [str(s0 + j) if first else "", (f"{t}*" if masked else str(t)) if first else ""]
+            if u1 - u0 > 1:
+                cells.append(str(u0 + k))
+            cells += [f"{st.values[n][0, j, k]:.4f}" for n in names]
+            table.add_row(*cells, end_section=(k == u1 - u0 - 1 and u1 - u0 > 1))
+    lines.append(table)
+    if any_masked:
+        lines.append(Text("* masked step: state and output carried over from the step before", style="dim"))
+    return [Group(*lines)]

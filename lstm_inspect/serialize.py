@@ -15,8 +15,10 @@ LAYERS_SCHEMA = "lstm-inspect/layers@1"
 
 
 def dumps(doc: Dict[str, Any]) -> str:
-    """One JSON document, never NaN or Infinity (those become null)."""
-    return json.dumps(_finite(doc), indent=2, allow_nan=False) + "\n"
+    """One JSON document, never NaN or Infinity (those become null). Traces are large,
+    so ``run`` documents are compact; the others are indented for reading."""
+    indent = None if doc.get("schema") == RUN_SCHEMA else 2
+    return json.dumps(_finite(doc), indent=indent, allow_nan=False) + "\n"
 
 
 def _finite(x: Any) -> Any:
@@ -92,3 +94,51 @@ def _slice(s: SliceReport) -> Dict[str, Any]:
 
 def layers_document(model, rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     return {"schema": LAYERS_SCHEMA, **file_header(model), "layers": rows}
+
+
+RUN_SCHEMA = "lstm-inspect/run@1"
+
+
+def run_document(model, result, selected, inputs) -> Dict[str, Any]:
+    """The ``lstm-inspect/run@1`` document (selection applied)."""
+    return {
+        "schema": RUN_SCHEMA,
+        **file_header(model),
+        "hard_sigmoid": HARD_SIGMOID_FORMULAS[result.hard_sigmoid],
+        "inputs": [{"name": name, "shape": list(x.shape)} for name, x in inputs],
+        "outputs": [y.tolist() for y in result.outputs],
+        "stopped_at": result.stopped_at,
+        "layers": [_trace(st) for st in selected],
+    }
+
+
+def _trace(st) -> Dict[str, Any]:
+    v = st.layer.view
+    return {
+        "path": v.path,
+        "class_name": v.class_name,
+        "direction": v.direction,
+        "units": v.units,
+        "gate_order": list(v.gate_order),
+        "activation": v.activation,
+        "recurrent_activation": v.recurrent_activation,
+        "samples": list(st.samples),
+        "unit_range": list(st.units),
+        "steps": [int(t) for t in st.steps],
+        "spatial": st.spatial,
+        "trace": {name: value.tolist() for name, value in st.values.items()},
+        "mask": None if st.masked is None else (~st.masked).tolist(),
+    }
+
+
+def run_records(selected):
+    """``--jsonl``: one record per layer, sample and step."""
+    for st in selected:
+        names = list(st.values)
+        for a, sample in enumerate(st.samples):
+            for j, t in enumerate(st.steps):
+                record = {"layer": st.layer.path, "sample": sample, "step": st.step_range[0] + j, "t": int(t)}
+                record["masked"] = bool(st.masked[a, j]) if st.masked is not None else False
+                for name in names:
+                    record[name] = st.values[name][a, j].tolist()
+                yield json.dumps(_finite(record), allow_nan=False)

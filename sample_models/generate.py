@@ -30,7 +30,7 @@ os.environ.setdefault("PYTHONHASHSEED", "0")
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OWNED = ["k2", "k3", "expected", "seed.h5", "manifest.json", "README.md"]
+OWNED = ["k2", "k3", "expected", "seed.h5", "seed_input.json", "manifest.json", "README.md"]
 ATOL = 1e-5
 
 # --------------------------------------------------------------------------
@@ -465,6 +465,9 @@ def run_generation(gen, part_path):
                 print(f"    SKIP {key}: {rec['skipped'][key]}")
         if gen == "k2" and name == "seed":
             model.save(os.path.join(HERE, "seed.h5"))
+            with open(os.path.join(HERE, "seed_input.json"), "w") as fh:  # the README's `run` example input
+                json.dump(SEED_INPUT[0], fh)
+                fh.write("\n")
         # ---------------- numbers ----------------
         npz = {}
         for i, a in enumerate(inputs):
@@ -730,6 +733,7 @@ def write_readme(gen_versions, models, checks):
     w("## Files")
     w("")
     w("- `seed.h5` — the README example: Keras 2 (tf_keras) full model of `seed` (same as `k2/seed.h5`).")
+    w("- `seed_input.json` — its input sequence (3 steps, 1 feature), for `lstm-inspect run`.")
     w("- `k2/<name>.h5` — tf_keras `model.save(path)`, legacy HDF5 full model (config + weights).")
     w("- `k2/<name>_weights.h5` — tf_keras `model.save_weights(path)`, legacy weights-only HDF5.")
     w("- `k2/<name>.json` — tf_keras `model.to_json()`.")
