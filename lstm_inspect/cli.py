@@ -183,8 +183,14 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     if as_json and jsonl:
         raise click.UsageError("--json and --jsonl cannot be used together")
     m = load(model, config=config)
-    specs = [InputSpec(name, shape, dtype) for name, shape, dtype in input_signature(m)]
+    declared = input_signature(m)
+    # Sequences may be longer or shorter than the model was saved for (chunked runs of
+    # stateful models); a layer that needs the saved length still says so.
+    specs = [InputSpec(name, _free_time(shape), dtype) for name, shape, dtype in declared]
     arrays, notes = load_inputs(input_path, specs)
+    for (name, shape, _), x in zip(declared, arrays):
+        if len(shape) >= 3 and shape[1] is not None and x.shape[1] != shape[1]:
+            notes.append(f"input '{name}' has {x.shape[1]} time steps; the model was saved for {shape[1]}")
     _note(notes)
     states = load_states(initial_state) if initial_state else None
     result = run_model(m, arrays, hard_sigmoid=hard_sigmoid, until=until, initial_states=states)
@@ -235,6 +241,10 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
         return run_renderables(m, result, selected, outputs_sample=sel.samples[0])
 
     emit(as_json, document, renderables)
+
+
+def _free_time(shape):
+    return (shape[0], None) + tuple(shape[2:]) if len(shape) >= 3 else shape
 
 
 def _pixel(text: Optional[str]):

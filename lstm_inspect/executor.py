@@ -170,7 +170,14 @@ class _Executor:
     # ---------------------------------------------------------------- one layer
 
     def _call(self, layer: Layer, xs, masks, kwargs):
-        outs, out_masks = self._compute(layer, xs, masks, kwargs)
+        try:
+            outs, out_masks = self._compute(layer, xs, masks, kwargs)
+        except (ValueError, IndexError, TypeError) as e:  # numpy refused the shapes
+            shapes = ", ".join(str(tuple(np.shape(x))) for x in xs)
+            raise ConfigError(
+                f"layer '{layer.path}' ({layer.class_name}) cannot take input of shape {shapes} "
+                f"({str(e).splitlines()[0][:100]})"
+            ) from None
         self.result.layer_outputs[layer.path] = outs
         if self.until == layer.path:
             raise _Stop(outs)

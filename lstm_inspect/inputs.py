@@ -357,7 +357,10 @@ def _nested_shape(value, name: str) -> Tuple[int, ...]:
         if not all(lists):
             p = lists.index(False)
             if _is_number(level[p]):
-                raise InputError(f"input {name!r}: ragged nested lists: a number at {_at(p, shape)}, a list at {_at(lists.index(True), shape)}")
+                raise InputError(
+                    f"input {name!r}: ragged nested lists: a number at {_at(p, shape)}, "
+                    f"a list at {_at(lists.index(True), shape)}"
+                )
             _check_numbers([level[p]], [], name, where=_at(p, shape))
         first = len(level[0])
         for p, v in enumerate(level):
@@ -414,7 +417,9 @@ def _parse_table(text: str, suffix: str, name: str) -> np.ndarray:
         rows.append(_parse_row(cells, number, name))
         first_row = first_row or number
         if len(rows[-1]) != len(rows[0]):
-            raise InputError(f"input {name!r}: row {number} has {len(rows[-1])} values; row {first_row} has {len(rows[0])}")
+            raise InputError(
+                f"input {name!r}: row {number} has {len(rows[-1])} values; row {first_row} has {len(rows[0])}"
+            )
     if not rows:
         raise InputError(f"input {name!r}: the file holds no numbers")
     return np.array(rows, dtype=np.float64)
@@ -494,7 +499,8 @@ def _check_shape(arr: np.ndarray, spec: InputSpec) -> None:
         )
     for axis, (want, got) in enumerate(zip(spec.shape, arr.shape)):
         if want is not None and int(want) != got:
-            raise InputError(f"input {spec.name!r} has {_axis_size(spec, axis, got)}; the model expects {want} {expects}")
+            size = _axis_size(spec, axis, got)
+            raise InputError(f"input {spec.name!r} has {size}; the model expects {want} {expects}")
     if arr.size == 0:
         raise InputError(f"input {spec.name!r} is empty (shape {_shape(arr.shape)})")
 
@@ -571,9 +577,10 @@ def load_states(path: str) -> Dict[str, Dict[str, np.ndarray]]:
 def save_npz(path: str, arrays: Dict[str, np.ndarray], protect: Sequence[str] = ()) -> None:
     """Write ``arrays`` as an .npz at ``path`` atomically, never onto a path in ``protect``."""
     path = os.fspath(path)
-    for other in protect:
-        if _same_file(path, os.fspath(other)):
-            raise InputError(f"refusing to overwrite {os.fspath(other)!r}, which this command reads; choose another output file", file=path)
+    for other in map(os.fspath, protect):
+        if _same_file(path, other):
+            message = f"refusing to overwrite {other!r}, which this command reads; choose another output file"
+            raise InputError(message, file=path)
     if os.path.isdir(path):
         raise InputError("is a directory, not a file", file=path)
     folder = os.path.dirname(os.path.abspath(path))
