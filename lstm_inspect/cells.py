@@ -8,7 +8,7 @@ steps carry state and output forward, as Keras's ``rnn`` loop does.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -36,11 +36,13 @@ def run_recurrent(
     hard_sigmoid: str = "keras2",
     initial_state: Optional[Sequence[np.ndarray]] = None,
     zero_output_for_mask: bool = False,
+    progress: Optional[Callable[[str, int, int], None]] = None,
 ) -> Trace:
     """Run one recurrent layer over ``x`` of shape (batch, time, features).
 
     ``initial_state`` is ``[h]`` or ``[h, c]`` (zeros when None). With
     ``zero_output_for_mask`` masked steps output zeros instead of the previous output.
+    ``progress(path, steps_done, steps_total)`` is called now and then on long runs.
     """
     if view.kind == "conv_lstm":
         from .errors import UnsupportedError
@@ -118,6 +120,8 @@ def run_recurrent(
             cell[:, s] = c
             c_tm1 = c
         h_tm1, out_tm1 = h, out
+        if progress is not None and (s % 256 == 255 or s == time - 1):
+            progress(view.path, s + 1, time)
 
     states = {"h": h_tm1} if view.kind != "lstm" else {"h": h_tm1, "c": c_tm1}
     output = hidden if view.return_sequences else hidden[:, -1]

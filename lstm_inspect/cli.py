@@ -193,7 +193,16 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
             notes.append(f"input '{name}' has {x.shape[1]} time steps; the model was saved for {shape[1]}")
     _note(notes)
     states = load_states(initial_state) if initial_state else None
-    result = run_model(m, arrays, hard_sigmoid=hard_sigmoid, until=until, initial_states=states)
+    progress = None
+    if sys.stderr.isatty():
+        from .render import StepProgress
+
+        progress = StepProgress()
+    try:
+        result = run_model(m, arrays, hard_sigmoid=hard_sigmoid, until=until, initial_states=states, progress=progress)
+    finally:
+        if progress is not None:
+            progress.close()
     _warn(m.warnings)
 
     tables = not (as_json or jsonl)

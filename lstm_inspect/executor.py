@@ -6,7 +6,7 @@ this module only walks the graph."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,9 +53,14 @@ def run_model(
     hard_sigmoid: Optional[str] = None,
     until: Optional[str] = None,
     initial_states: Optional[Dict[str, Dict[str, np.ndarray]]] = None,
+    progress: Optional[Callable[[str, int, int], None]] = None,
 ) -> RunResult:
-    """Run ``model`` on ``inputs`` (one array per model input, batch first)."""
-    return _Executor(model, hard_sigmoid, until, initial_states).run(list(inputs))
+    """Run ``model`` on ``inputs`` (one array per model input, batch first).
+
+    ``initial_states`` maps a recurrent layer's path to ``{"h": ..., "c": ...}``;
+    ``progress(path, steps_done, steps_total)`` hears about long recurrent loops.
+    """
+    return _Executor(model, hard_sigmoid, until, initial_states, progress).run(list(inputs))
 
 
 def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
@@ -68,8 +73,9 @@ def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
 
 
 class _Executor:
-    def __init__(self, model: Model, hard_sigmoid, until, initial_states):
+    def __init__(self, model: Model, hard_sigmoid, until, initial_states, progress=None):
         self.model = model
+        self.progress = progress
         self.flavour = hard_sigmoid or hard_sigmoid_flavour(model.semantics_version)
         self.ctx = Context(model.backend, self.flavour)
         self.views = {v.path: v for v in recurrent_layers(model)}
@@ -225,7 +231,7 @@ class _Executor:
             trace = run_conv_lstm(view, x, mask=mask, hard_sigmoid=self.flavour)
         else:
             trace = run_recurrent(view, x, mask=mask, hard_sigmoid=self.flavour, initial_state=initial_state,
-                                  zero_output_for_mask=zero_output)
+                                  zero_output_for_mask=zero_output, progress=self.progress)
         self.result.traces.append(LayerTrace(view.path, view, trace, mask))
         return trace
 

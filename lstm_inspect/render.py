@@ -239,3 +239,33 @@ def _trace_block(st) -> List[RenderableType]:
     if any_masked:
         lines.append(Text("* masked step: state and output carried over from the step before", style="dim"))
     return [Group(*lines)]
+
+
+class StepProgress:
+    """A progress bar on stderr for long recurrent loops; appears only after half a second."""
+
+    def __init__(self, delay: float = 0.5):
+        import time
+
+        self._clock = time.monotonic
+        self._start = self._clock()
+        self._delay = delay
+        self._progress = None
+        self._tasks: Dict[str, Any] = {}
+
+    def __call__(self, path: str, done: int, total: int) -> None:
+        if self._progress is None:
+            if self._clock() - self._start < self._delay:
+                return
+            from rich.progress import Progress
+
+            self._progress = Progress(console=make_console(stderr=True), transient=True)
+            self._progress.start()
+        if path not in self._tasks:
+            self._tasks[path] = self._progress.add_task(path, total=total)
+        self._progress.update(self._tasks[path], completed=done)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
