@@ -12,27 +12,32 @@ unpickled or evaluated, and sizes are checked before anything is allocated.
 from __future__ import annotations
 
 import json
-import math
 import os
-import secrets
-import stat
 import sys
-import zipfile
-import zlib
 from dataclasses import dataclass
-from typing import IO, Dict, List, Optional, Sequence, Tuple
+from typing import IO, List, Optional, Sequence, Tuple
 
 import numpy as np
-from numpy.lib import format as npy_format
 
 from .errors import InputError
+from .files import (  # noqa: F401  (load_states and save_npz are part of this module's API)
+    MAX_ARRAY_BYTES,
+    MAX_TEXT_BYTES,
+    NUMERIC_KINDS,
+    Npz,
+    check_path,
+    first_line,
+    load_states,
+    read_npy,
+    read_stdin,
+    read_text,
+    save_npz,
+    too_large,
+)
 
-MAX_ARRAY_BYTES = 1 << 30  #: .npy files and the .npz members read
-MAX_TEXT_BYTES = 64 << 20  #: .csv/.tsv/.txt/.json files and stdin
 MAX_JSON_DEPTH = 32
 TEXT_DELIMITERS = {".csv": ",", ".tsv": "\t", ".txt": None}
 FORMATS = ".npy, .npz, .json, .csv, .tsv or .txt (or - for JSON on stdin)"
-NUMERIC_KINDS = "biuf"
 
 
 @dataclass
@@ -70,19 +75,19 @@ def load_inputs(
 def _read_source(source, specs, stdin, notes):
     """The raw value for each spec (arrays or parsed JSON) and whether it is one text sequence."""
     if source == "-":
-        return _json_values(_read_stdin(stdin if stdin is not None else sys.stdin), specs, notes), False
-    _check_path(source)
+        return _json_values(read_stdin(stdin if stdin is not None else sys.stdin), specs, notes), False
+    check_path(source)
     suffix = os.path.splitext(source)[1].lower()
     if suffix == ".npy":
         _one_array_only(specs)
-        return [_read_npy(source)], False
+        return [read_npy(source)], False
     if suffix == ".npz":
         return _read_npz_inputs(source, specs, notes), False
     if suffix == ".json":
-        return _json_values(_read_text(source), specs, notes), False
+        return _json_values(read_text(source), specs, notes), False
     if suffix in TEXT_DELIMITERS:
         _one_array_only(specs)
-        return [_parse_table(_read_text(source), suffix, specs[0].name)], True
+        return [_parse_table(read_text(source), suffix, specs[0].name)], True
     if not suffix:
         raise InputError(f"no file suffix to tell the format; use {FORMATS}")
     raise InputError(f"unknown input format {suffix!r}; use {FORMATS}")
@@ -96,161 +101,11 @@ def _one_array_only(specs):
         )
 
 
-# ------------------------------------------------------------------------------------
-# Files and their bytes
-
-
-def _check_path(path: str) -> os.stat_result:
-    try:
-        st = os.stat(path)
-    except OSError as err:
-        raise InputError(_read_error(err)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise InputError("is a directory, not a file")
-    return st
-
-
-def _read_error(err: OSError) -> str:
-    if isinstance(err, FileNotFoundError):
-        return "no such file"
-    if isinstance(err, IsADirectoryError):
-        return "is a directory, not a file"
-    if isinstance(err, PermissionError):
-        return "cannot read the file (permission denied)"
-    return f"cannot read the file ({err.strerror or type(err).__name__})"
-
-
-def _too_large(size: int, limit: int) -> InputError:
-    return InputError(f"the file is {_mb(size)}; input files are limited to {_mb(limit)}")
-
-
-def _mb(n: int) -> str:
-    return f"{n / (1 << 20):.0f} MB" if n >= 1 << 20 else f"{n} bytes"
-
-
-def _read_text(path: str) -> str:
-    """The file as UTF-8 text (a BOM is allowed), at most MAX_TEXT_BYTES."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(MAX_TEXT_BYTES + 1)
-    except OSError as err:
-        raise InputError(_read_error(err)) from None
-    if len(data) > MAX_TEXT_BYTES:
-        raise _too_large(max(len(data), os.stat(path).st_size), MAX_TEXT_BYTES)
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        raise InputError(f"not UTF-8 text (byte 0x{data[err.start]:02x} at offset {err.start})") from None
-
-
-def _read_stdin(stream: IO[str]) -> str:
-    try:
-        text = stream.read(MAX_TEXT_BYTES + 1)
-    except UnicodeDecodeError:
-        raise InputError("not UTF-8 text") from None
-    except OSError as err:
-        raise InputError(f"cannot read standard input ({err.strerror or type(err).__name__})") from None
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InputError("not UTF-8 text") from None
-    if len(text) > MAX_TEXT_BYTES:
-        raise InputError(f"more than {_mb(MAX_TEXT_BYTES)} on standard input")
-    return text
-
-
-# ------------------------------------------------------------------------------------
-# .npy and .npz, from the header and raw bytes (never pickle)
-
-
-def _read_npy(path: str) -> np.ndarray:
-    size = _check_path(path).st_size
-    if size > MAX_ARRAY_BYTES:
-        raise _too_large(size, MAX_ARRAY_BYTES)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(6)
-            if head != b"\x93NUMPY":
-                raise InputError(f"not a .npy file ({_what_instead(head)})")
-            fh.seek(0)
-            return _read_array(fh, size, "the array")
-    except OSError as err:
-        raise InputError(_read_error(err)) from None
-
-
-def _what_instead(head: bytes) -> str:
-    if head.startswith(b"\x80"):
-        return "it is a Python pickle, which is never loaded"
-    if head.startswith(b"PK"):
-        return "it is a zip archive: name it .npz"
-    return "it does not start with the NumPy header"
-
-
-def _read_array(fh, size: int, what: str) -> np.ndarray:
-    """One array from an open .npy stream of ``size`` bytes; ``what`` names it in errors."""
-    try:
-        version = npy_format.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = npy_format.read_array_header_1_0(fh)
-        elif version == (2, 0):
-            shape, fortran, dtype = npy_format.read_array_header_2_0(fh)
-        else:
-            raise InputError(f"{what} uses .npy format version {version[0]}.{version[1]}, which is not read")
-    except (ValueError, SyntaxError, TypeError, EOFError) as err:
-        raise InputError(f"{what} is not a valid .npy array ({_first_line(err)})") from None
-    if dtype.hasobject:
-        raise InputError(f"{what} holds Python objects (dtype object); pickled data is never loaded")
-    if dtype.kind not in NUMERIC_KINDS:
-        raise InputError(f"{what} is not numeric (dtype {dtype})")
-    nbytes = math.prod(shape) * dtype.itemsize
-    data = fh.read(min(nbytes, size))
-    if len(data) < nbytes:
-        raise InputError(f"{what} is truncated: its header promises {nbytes} bytes of data, the file has {len(data)}")
-    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    line = text[0] if text else type(err).__name__
-    return line if len(line) <= 160 else line[:157] + "..."
-
-
-class _Npz:
-    """The .npy members of an .npz archive, read one at a time on demand."""
-
-    def __init__(self, path: str):
-        try:
-            self.zip = zipfile.ZipFile(path)
-        except OSError as err:
-            raise InputError(_read_error(err)) from None
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as err:
-            raise InputError(f"not a valid .npz file ({_first_line(err)})") from None
-        self.members = {i.filename[:-4]: i for i in self.zip.infolist() if i.filename.endswith(".npy")}
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.zip.close()
-
-    def array(self, key: str) -> np.ndarray:
-        info = self.members[key]
-        what = f"array {key!r}"
-        if info.file_size > MAX_ARRAY_BYTES:
-            raise InputError(f"{what} is {_mb(info.file_size)}; arrays are limited to {_mb(MAX_ARRAY_BYTES)}")
-        try:
-            with self.zip.open(info) as fh:
-                return _read_array(fh, info.file_size, what)
-        except (zipfile.BadZipFile, zlib.error, RuntimeError, NotImplementedError, OSError, EOFError) as err:
-            raise InputError(f"{what} cannot be read ({_first_line(err)})") from None
-
-
 def _read_npz_inputs(path: str, specs, notes) -> List[np.ndarray]:
-    size = _check_path(path).st_size
+    size = check_path(path).st_size
     if size > MAX_ARRAY_BYTES:
-        raise _too_large(size, MAX_ARRAY_BYTES)
-    with _Npz(path) as npz:
+        raise too_large(size, MAX_ARRAY_BYTES)
+    with Npz(path) as npz:
         keys = _match(list(npz.members), specs, notes)
         return [npz.array(key) for key in keys]
 
@@ -313,7 +168,7 @@ def _json_values(text: str, specs, notes) -> list:
     except RecursionError:
         raise InputError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
     except ValueError as err:
-        raise InputError(f"not valid JSON ({_first_line(err)})") from None
+        raise InputError(f"not valid JSON ({first_line(err)})") from None
     if isinstance(doc, dict):
         return [doc[key] for key in _match(list(doc), specs, notes)]
     if not isinstance(doc, list):
@@ -547,86 +402,3 @@ def _is_int(spec: InputSpec) -> bool:
 
 def _shape(shape) -> str:
     return repr(tuple(None if d is None else int(d) for d in shape))
-
-
-# ------------------------------------------------------------------------------------
-# Initial states and written results
-
-
-def load_states(path: str) -> Dict[str, Dict[str, np.ndarray]]:
-    """Initial states from an .npz keyed ``<layer path>/h`` and ``<layer path>/c``, as float32."""
-    path = os.fspath(path)
-    states: Dict[str, Dict[str, np.ndarray]] = {}
-    try:
-        size = _check_path(path).st_size
-        if size > MAX_ARRAY_BYTES:
-            raise _too_large(size, MAX_ARRAY_BYTES)
-        with _Npz(path) as npz:
-            for key in npz.members:
-                layer, _, which = key.rpartition("/")
-                if not layer or which not in ("h", "c"):
-                    raise InputError(f"array {key!r} is not named '<layer path>/h' or '<layer path>/c'")
-                states.setdefault(layer, {})[which] = npz.array(key).astype(np.float32)
-        if not states:
-            raise InputError("holds no arrays; expected '<layer path>/h' and, for LSTM layers, '<layer path>/c'")
-    except InputError as err:
-        raise err.with_file(path) from None
-    return states
-
-
-def save_npz(path: str, arrays: Dict[str, np.ndarray], protect: Sequence[str] = ()) -> None:
-    """Write ``arrays`` as an .npz at ``path`` atomically, never onto a path in ``protect``."""
-    path = os.fspath(path)
-    for other in map(os.fspath, protect):
-        if _same_file(path, other):
-            message = f"refusing to overwrite {other!r}, which this command reads; choose another output file"
-            raise InputError(message, file=path)
-    if os.path.isdir(path):
-        raise InputError("is a directory, not a file", file=path)
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except OSError as err:
-        raise InputError(_write_error(err, folder), file=path) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _write_npz(fh, arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        _remove_quietly(tmp)
-        if isinstance(err, OSError):
-            raise InputError(_write_error(err, folder), file=path) from None
-        raise
-
-
-def _write_npz(fh, arrays: Dict[str, np.ndarray]) -> None:
-    """What np.savez writes, without its keyword clashes and with pickling off."""
-    with zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-        for key, value in arrays.items():
-            with zf.open(f"{key}.npy", mode="w", force_zip64=True) as member:
-                npy_format.write_array(member, np.asarray(value), allow_pickle=False)
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
-
-
-def _write_error(err: OSError, folder: str) -> str:
-    if isinstance(err, FileNotFoundError):
-        return f"cannot write: no such folder {folder!r}"
-    if isinstance(err, PermissionError):
-        return "cannot write the file (permission denied)"
-    return f"cannot write the file ({err.strerror or type(err).__name__})"
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass

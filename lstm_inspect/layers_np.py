@@ -13,7 +13,7 @@ import numpy as np
 
 from .activations import activation
 from .config import activation_name
-from .errors import ConfigError, UnsupportedError
+from .errors import UnsupportedError
 from .model import Layer
 
 Mask = Optional[np.ndarray]

@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from lstm_inspect import inputs
+from lstm_inspect import files
 from lstm_inspect.errors import InputError, LstmInspectError
 from lstm_inspect.inputs import InputSpec, load_inputs, load_states, save_npz
 
@@ -148,7 +148,7 @@ def test_text_npy_is_not_numeric(tmp_path):
 
 def test_npy_over_the_size_cap_refused(tmp_path, monkeypatch):
     path = npy(tmp_path, A)
-    monkeypatch.setattr(inputs, "MAX_ARRAY_BYTES", 100)
+    monkeypatch.setattr(files, "MAX_ARRAY_BYTES", 100)
     assert error(path, [SEQ]) == f"{path}: the file is 248 bytes; input files are limited to 100 bytes"
 
 
@@ -218,7 +218,7 @@ def test_malformed_npz_refused(tmp_path):
 def test_npz_member_too_large_refused(tmp_path, monkeypatch):
     path = tmp_path / "z.npz"
     np.savez_compressed(path, x=np.zeros((1, 500, 3)))  # a small file holding a 12128-byte member
-    monkeypatch.setattr(inputs, "MAX_ARRAY_BYTES", 1000)
+    monkeypatch.setattr(files, "MAX_ARRAY_BYTES", 1000)
     assert error(path, [ANY_SEQ]) == f"{path}: array 'x' is 12128 bytes; arrays are limited to 1000 bytes"
 
 
@@ -322,7 +322,7 @@ def test_text_for_rank_5_input_refused(tmp_path):
 
 def test_text_over_the_size_cap_refused(tmp_path, monkeypatch):
     path = write(tmp_path / "big.csv", "1,2,3\n" * 10)
-    monkeypatch.setattr(inputs, "MAX_TEXT_BYTES", 32)
+    monkeypatch.setattr(files, "MAX_TEXT_BYTES", 32)
     assert error(path, [ANY_SEQ]) == f"{path}: the file is 60 bytes; input files are limited to 32 bytes"
 
 
@@ -535,7 +535,7 @@ def test_unreadable_file_even_as_root(tmp_path, monkeypatch):
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(inputs, "open", denied, raising=False)
+    monkeypatch.setattr(files, "open", denied, raising=False)
     assert error(path, [ANY_SEQ]) == f"{path}: cannot read the file (permission denied)"
 
 
