@@ -38,8 +38,12 @@ def run_conv_lstm(
     x: np.ndarray,
     mask: Optional[np.ndarray] = None,
     hard_sigmoid: str = "keras2",
+    theano_kernels: bool = False,
 ) -> Trace:
     """Run one ConvLSTM layer over ``x`` (batch, time, *spatial, channels), channels_last.
+
+    ``theano_kernels``: the file was written by the Theano backend, whose convolutions
+    flip their kernels; Keras flips them on loading (``convert_kernel``), and so does this.
 
     Gates, cell and hidden in the trace have shape (batch, steps, *spatial_out, filters), in
     processing order (reversed in time for ``go_backwards``)."""
@@ -55,6 +59,10 @@ def run_conv_lstm(
         )
     w = {k: (None if v is None else np.asarray(v, dtype=np.float32)) for k, v in view.canonical().items()}
     W, U, b = w["kernel"], w["recurrent_kernel"], w["bias"]
+    if theano_kernels:
+        from .ops import flip_kernel
+
+        W, U = flip_kernel(W), flip_kernel(U)
     rank = W.ndim - 2  # spatial axes
     strides = _setting(cfg, "strides", "subsample", 1)
     dilation = cfg.get("dilation_rate") or 1  # Keras 1 had no dilation

@@ -228,7 +228,8 @@ class _Executor:
 
             if initial_state is not None or zero_output:
                 raise UnsupportedError(f"layer '{view.path}': initial states and zeroed masked outputs are not supported for ConvLSTM")
-            trace = run_conv_lstm(view, x, mask=mask, hard_sigmoid=self.flavour)
+            trace = run_conv_lstm(view, x, mask=mask, hard_sigmoid=self.flavour,
+                                  theano_kernels=self.model.backend == "theano")
         else:
             trace = run_recurrent(view, x, mask=mask, hard_sigmoid=self.flavour, initial_state=initial_state,
                                   zero_output_for_mask=zero_output, progress=self.progress)

@@ -69,3 +69,26 @@ def test_keras_2_theano_weights_reproduce_their_recorded_predictions():
     expected = np.load(companions / "k2_dl4j_lstm_th_weights.predictions.npy")
     result = run_model(model, [x])
     np.testing.assert_allclose(result.outputs[0].ravel(), expected, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name, layer", [("conv_lstm2d", "convlstm"), ("conv1d_lstm", "conv")])
+def test_theano_conv_kernels_are_flipped_as_keras_loads_them(tmp_path, name, layer):
+    """A Theano-written file stores convolution kernels flipped on their spatial axes;
+    Keras 2 flips them back on loading (saving.py: _need_convert_kernel + conv_utils.convert_kernel).
+    Build that file from the TensorFlow-written sample and expect Keras's recorded output."""
+    info = MODELS[name]
+    path = tmp_path / "theano.h5"
+    with h5py.File(SAMPLES / info["forms"]["k2_h5"], "r") as src, h5py.File(path, "w") as dst:
+        for key, value in src.attrs.items():
+            dst.attrs[key] = value
+        dst.attrs["backend"] = b"theano"
+        src.copy("model_weights", dst)
+        group = dst["model_weights"][layer]
+        for weight in group.attrs["weight_names"]:
+            weight = weight.decode() if isinstance(weight, bytes) else weight
+            data = group[weight][()]
+            if data.ndim >= 3:  # kernels: flip every spatial axis
+                group[weight][...] = data[tuple([slice(None, None, -1)] * (data.ndim - 2))]
+    expected = np.load(SAMPLES / info["expected"]["k2"])
+    result = run_model(lstm_inspect.load(path), [expected["input/0"]])
+    np.testing.assert_allclose(result.outputs[0], expected["output/0"], atol=1e-5, rtol=0)
