@@ -190,7 +190,7 @@ def run_renderables(model, result, selected, outputs_sample: int) -> List[Render
     out: List[RenderableType] = [file_line(model)]
     for st in selected:
         out.append(Text(""))
-        out.extend(_trace_block(st))
+        out.extend(_trace_block(st, result.hard_sigmoid))
     out.append(Text(""))
     if result.stopped_at:
         out.append(Text(f"stopped after '{result.stopped_at}' (--until): the output is that layer's", style="dim"))
@@ -202,7 +202,7 @@ def run_renderables(model, result, selected, outputs_sample: int) -> List[Render
     return out
 
 
-def _trace_block(st) -> List[RenderableType]:
+def _trace_block(st, flavour: str) -> List[RenderableType]:
     v = st.layer.view
     (sample,) = st.samples
     u0, u1 = st.units
@@ -212,6 +212,8 @@ def _trace_block(st) -> List[RenderableType]:
     acts = Text(f"activation {v.activation}")
     if v.recurrent_activation:
         acts.append(f" · recurrent_activation {v.recurrent_activation}")
+        if v.recurrent_activation == "hard_sigmoid":
+            acts.append(f" = {HARD_SIGMOID_FORMULAS[flavour]}")
     lines: List[RenderableType] = [head, acts]
     if st.spatial:
         lines.append(Text(f"gate maps shown at: {st.spatial} (--pixel R,C to choose)", style="dim"))
@@ -225,16 +227,17 @@ def _trace_block(st) -> List[RenderableType]:
         table.add_column(name, justify="right", no_wrap=True)
     any_masked = False
     s0 = st.step_range[0]
+    several = u1 - u0 > 1
+    units_cell = "\n".join(str(u) for u in range(u0, u1))
     for j, t in enumerate(st.steps):
+        # One row per step; inside a cell, one line per unit.
         masked = st.masked is not None and bool(st.masked[0, j])
         any_masked = any_masked or masked
-        for k in range(u1 - u0):
-            first = k == 0
-            cells = [str(s0 + j) if first else "", (f"{t}*" if masked else str(t)) if first else ""]
-            if u1 - u0 > 1:
-                cells.append(str(u0 + k))
-            cells += [f"{st.values[n][0, j, k]:.4f}" for n in names]
-            table.add_row(*cells, end_section=(k == u1 - u0 - 1 and u1 - u0 > 1))
+        cells = [str(s0 + j), f"{t}*" if masked else str(t)]
+        if several:
+            cells.append(units_cell)
+        cells += ["\n".join(f"{v:.4f}" for v in st.values[n][0, j]) for n in names]
+        table.add_row(*cells, end_section=several)
     lines.append(table)
     if any_masked:
         lines.append(Text("* masked step: state and output carried over from the step before", style="dim"))

@@ -73,11 +73,31 @@ def make_inputs(name):
         for b, n in enumerate([6, 4, 1]):
             x[b, n:] = 0.0
         return [x]
+    padded = {"functional_masking": ((3, 6, 3), [6, 3, 1]),
+              "bidir_masked_states": ((3, 5, 2), [5, 3, 2]),
+              "gru_backwards_masked": ((3, 5, 2), [5, 3, 1])}
+    if name in padded:  # right-padded with all-zero rows (Masking(0.0))
+        shape, lengths = padded[name]
+        x = f(*shape)
+        for b, n in enumerate(lengths):
+            x[b, n:] = 0.0
+        return [x]
+    if name == "functional_embedding_concat":  # different right-padding per input
+        toks = []
+        for vocab, lengths in ((8, [6, 4, 2]), (7, [3, 6, 1])):
+            t = r.randint(1, vocab, size=(3, 6)).astype("int32")
+            for b, n in enumerate(lengths):
+                t[b, n:] = 0
+            toks.append(t)
+        return toks
     shapes = {
         "stacked_lstm": [(5, 3)], "gru_reset_after": [(5, 3)], "gru_reset_before": [(5, 3)],
         "simple_rnn": [(5, 3)], "backwards_relu_nobias": [(5, 2)], "two_input": [(5, 3), (5, 2)],
         "return_state": [(4, 2)], "nested": [(5, 3)], "conv1d_lstm": [(8, 2)],
         "rnn_cells": [(5, 3)], "time_distributed": [(5, 3)], "conv_lstm2d": [(3, 6, 6, 2)],
+        "shared_lstm": [(5, 3), (5, 3)], "merges": [(4, 3)], "norms_and_shapes": [(6, 4)],
+        "activations": [(5, 2)], "seq2seq_initial_state": [(4, 2), (3, 2)],
+        "timedistributed_conv": [(3, 8, 8, 1)],
     }
     if name.startswith("bidir_"):
         shapes[name] = [(4, 2)]
@@ -86,7 +106,14 @@ def make_inputs(name):
 
 def weight_values(model_name, layer_name, idx, wname, shape, conv=False):
     r = rng_for("weights", model_name, layer_name, idx)
-    if "bias" in wname:
+    role = wname.split("/")[-1].split(":")[0]
+    if role == "gamma":  # BatchNormalization / LayerNormalization scale
+        return (1.0 + r.normal(0.0, 0.2, size=shape)).astype("float32")
+    if role == "moving_mean":
+        return r.normal(0.0, 0.5, size=shape).astype("float32")
+    if role == "moving_variance":  # non-trivial, positive
+        return r.uniform(0.5, 2.0, size=shape).astype("float32")
+    if "bias" in wname or role == "beta":
         v = r.normal(0.0, 0.3, size=shape)
         v = np.where(np.abs(v) < 0.05, np.sign(v + 1e-9) * 0.05, v)  # nonzero
     else:
@@ -199,6 +226,7 @@ def build(name, K):
 # Keras-side helpers
 # --------------------------------------------------------------------------
 
+CONV_CLASSES = {"ConvLSTM2D", "Conv1D", "Conv2D"}
 RECURRENT_CLASSES = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM2D"}
 GATES = {"LSTMCell": ["i", "f", "c", "o"], "ConvLSTMCell": ["i", "f", "c", "o"],
          "ConvLSTM2DCell": ["i", "f", "c", "o"], "GRUCell": ["z", "r", "h"], "SimpleRNNCell": None}
@@ -229,7 +257,7 @@ def set_all_weights(model, model_name):
             else:
                 vals = [np.array([[0.5], [-0.7], [0.9]], "float32"), np.array([0.1], "float32")]
         else:
-            conv = type(layer).__name__ in ("ConvLSTM2D", "Conv1D")
+            conv = CONV_CLASSES & {type(layer).__name__, type(getattr(layer, "layer", None)).__name__}
             vals = [weight_values(model_name, path, i, w.name, tuple(w.shape), conv)
                     for i, w in enumerate(ws)]
         layer.set_weights(vals)
