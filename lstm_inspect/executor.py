@@ -238,6 +238,8 @@ class _Executor:
 
     def _recurrent(self, layer: Layer, xs, masks, kwargs):
         view = self.views[layer.path]
+        if layer.config.get("time_major"):
+            raise UnsupportedError(f"layer '{layer.path}' is time_major (inputs (time, batch, ...)), which run does not support")
         _check_rank(view, xs[0])
         n_states = 2 if view.kind in ("lstm", "conv_lstm") else 1
         init = self._initial_state(layer.path, xs, kwargs, n_states)
