@@ -27,6 +27,7 @@ class Trace:
     hidden: Optional[np.ndarray] = None
     output: Optional[np.ndarray] = None  #: what the layer returns (sequence or last step)
     states: Dict[str, np.ndarray] = field(default_factory=dict)  #: final h (and c)
+    initial_states: Dict[str, np.ndarray] = field(default_factory=dict)  #: h (and c) before the first step
 
 
 def run_recurrent(
@@ -72,6 +73,7 @@ def run_recurrent(
         h_tm1 = np.broadcast_to(np.asarray(initial_state[0], np.float32), (batch, u)).copy()
         if view.kind == "lstm" and len(initial_state) > 1:
             c_tm1 = np.broadcast_to(np.asarray(initial_state[1], np.float32), (batch, u)).copy()
+    initial = {"h": h_tm1, "c": c_tm1} if view.kind == "lstm" else {"h": h_tm1}
     out_tm1 = np.zeros((batch, u), np.float32)
     zeros = np.zeros((batch, u), np.float32)
     U = w["recurrent_kernel"]
@@ -125,4 +127,5 @@ def run_recurrent(
 
     states = {"h": h_tm1} if view.kind != "lstm" else {"h": h_tm1, "c": c_tm1}
     output = hidden if view.return_sequences else hidden[:, -1]
-    return Trace(steps=order, gates=gates, cell=cell, hidden=hidden, output=output, states=states)
+    return Trace(steps=order, gates=gates, cell=cell, hidden=hidden, output=output, states=states,
+                 initial_states=initial)

@@ -38,6 +38,8 @@ class RunResult:
     traces: List[LayerTrace] = field(default_factory=list)
     #: every layer's outputs by path (the last call's, for shared layers)
     layer_outputs: Dict[str, List[np.ndarray]] = field(default_factory=dict)
+    #: functional graphs: outputs of each call, by (layer path, node index)
+    node_outputs: Dict[Tuple[str, int], List[np.ndarray]] = field(default_factory=dict)
     stopped_at: Optional[str] = None  #: the --until layer, when the run stopped early
     hard_sigmoid: str = "keras2"
 
@@ -145,6 +147,7 @@ class _Executor:
                         in_masks = list(explicit) if isinstance(explicit, list) else [explicit] * len(inputs)
                     arrays = [produced[r][0] for r in inputs]
                     outs, out_masks = self._call(layer, arrays, in_masks, kwargs)
+                self.result.node_outputs[(layer.path, k)] = outs
                 for t, (y, m) in enumerate(zip(outs, out_masks)):
                     produced[(layer.name, k, t)] = (y, m)
                 pending.remove(item)

@@ -57,6 +57,9 @@ SEED_LSTM = {
 SEED_INPUT = [[[0.725323664], [0.7671179], [0.805884672]]]
 
 
+BIDIR_MERGE_MODELS = ("bidir_concat", "bidir_sum", "bidir_mul", "bidir_ave", "bidir_none")
+
+
 def make_inputs(name):
     """Model inputs, identical for both generations."""
     r = rng_for("inputs", name)
@@ -75,12 +78,15 @@ def make_inputs(name):
         return [x]
     padded = {"functional_masking": ((3, 6, 3), [6, 3, 1]),
               "bidir_masked_states": ((3, 5, 2), [5, 3, 2]),
-              "gru_backwards_masked": ((3, 5, 2), [5, 3, 1])}
-    if name in padded:  # right-padded with all-zero rows (Masking(0.0))
+              "gru_backwards_masked": ((3, 5, 2), [5, 3, -2])}
+    if name in padded:  # padded with all-zero rows (Masking(0.0)): n > 0 right-padded, n < 0 left-padded
         shape, lengths = padded[name]
         x = f(*shape)
         for b, n in enumerate(lengths):
-            x[b, n:] = 0.0
+            if n >= 0:
+                x[b, n:] = 0.0
+            else:
+                x[b, :shape[1] + n] = 0.0
         return [x]
     if name == "functional_embedding_concat":  # different right-padding per input
         toks = []
@@ -99,7 +105,7 @@ def make_inputs(name):
         "activations": [(5, 2)], "seq2seq_initial_state": [(4, 2), (3, 2)],
         "timedistributed_conv": [(3, 8, 8, 1)],
     }
-    if name.startswith("bidir_"):
+    if name in BIDIR_MERGE_MODELS:
         shapes[name] = [(4, 2)]
     return [f(2, *s) for s in shapes[name]]
 
@@ -173,7 +179,8 @@ DESCRIPTIONS = {
                             "TimeDistributed(MaxPooling2D(2,2)) -> ConvLSTM2D(2,(2,2),strides=2,valid, "
                             "return_sequences) -> MaxPooling3D((1,2,2)) -> Flatten -> Dense(1)",
     "gru_backwards_masked": "Sequential Input(5,2) -> Masking(0.0) -> GRU(3, go_backwards, reset_after, "
-                            "return_sequences) -> SimpleRNN(2, go_backwards) -> Dense(1); zero-padded lengths 5,3,1",
+                            "return_sequences) -> SimpleRNN(2, go_backwards) -> Dense(1); zero-padded: lengths 5, 3 "
+                            "(right-padded), 2 (left-padded: steps 0-2 are zero)",
 }
 MODEL_NAMES = list(DESCRIPTIONS)
 
@@ -184,6 +191,9 @@ ALL_FORMS = ["k2_h5", "k2_weights_h5", "k2_config", "k2_keras",
              "k3_h5", "k3_keras", "k3_weights_h5", "k3_config"]
 REDUCED_FORMS = ["k2_h5", "k3_h5", "k3_keras"]
 REDUCED_MODELS = set(MODEL_NAMES[MODEL_NAMES.index("functional_masking"):])
+
+
+OMITTED_REASON = "not written (sample_models size budget: this model is written as k2_h5, k3_h5, k3_keras only)"
 
 
 def wanted_forms(name):
@@ -203,7 +213,7 @@ def build(name, K):
     if name == "stacked_lstm":
         return Seq([inp((5, 3)), L.LSTM(4, return_sequences=True, name="lstm_a"),
                     L.LSTM(3, name="lstm_b"), L.Dense(2, name="dense")], name=name)
-    if name.startswith("bidir_"):
+    if name in BIDIR_MERGE_MODELS:
         mode = name[len("bidir_"):]
         if mode == "none":
             x = inp((4, 2))
@@ -344,6 +354,9 @@ def build(name, K):
 # Keras-side helpers
 # --------------------------------------------------------------------------
 
+# (model, layer path, weight index) -> factor: push pre-activations to where variants differ
+# (exact vs tanh-approximated gelu differ by ~1e-5 near 0, by ~1e-4 around |x| = 2..3).
+KERNEL_SCALE = {("activations", "dense_gelu", 0): 4.0}
 CONV_CLASSES = {"ConvLSTM2D", "Conv1D", "Conv2D"}
 RECURRENT_CLASSES = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM2D"}
 GATES = {"LSTMCell": ["i", "f", "c", "o"], "ConvLSTMCell": ["i", "f", "c", "o"],
@@ -377,6 +390,7 @@ def set_all_weights(model, model_name):
         else:
             conv = bool(CONV_CLASSES & {type(layer).__name__, type(getattr(layer, "layer", None)).__name__})
             vals = [weight_values(model_name, path, i, w.name, tuple(w.shape), conv)
+                    * KERNEL_SCALE.get((model_name, path, i), 1.0)
                     for i, w in enumerate(ws)]
         layer.set_weights(vals)
 
@@ -594,8 +608,12 @@ def run_generation(gen, part_path):
 
     for name in MODEL_NAMES:
         print(f"[{gen}] {name}")
-        rec = {"forms": {}, "skipped": {}, "recurrent_layers": [], "file_keras_versions": {}}
+        rec = {"forms": {}, "skipped": {}, "omitted_forms": {}, "recurrent_layers": [],
+               "file_keras_versions": {}, "notes": [], "keras_reload": {}}
         result["models"][name] = rec
+        # fresh name counters per model: auto-named objects (Keras 3 mask ops such as NotEqual/Any,
+        # RNN cells) get the same names whatever models were built before
+        K.backend.clear_session()
         try:
             model = build(name, K)
             set_all_weights(model, name)
@@ -619,6 +637,9 @@ def run_generation(gen, part_path):
                   ("k3_weights_h5", f"{name}.weights.h5", lambda p: model.save_weights(p)),
                   ("k3_config", f"{name}.config.json", None)])
         for key, fname, fn in forms:
+            if key not in wanted_forms(name):
+                rec["omitted_forms"][key] = OMITTED_REASON
+                continue
             p = os.path.join(out_dir, fname)
             try:
                 if fn is None:
@@ -648,7 +669,7 @@ def run_generation(gen, part_path):
         rec["n_outputs"] = len(preds)
         for k, a in enumerate(preds):
             npz[f"output/{k}"] = np.asarray(a)
-        # per-layer inputs/outputs through one probe model
+        # per-layer inputs/outputs (and input masks) through one probe model
         tensors, slots = [], []
         def add(t):
             for j, s in enumerate(tensors):
@@ -656,22 +677,53 @@ def run_generation(gen, part_path):
                     return j
             tensors.append(t)
             return len(tensors) - 1
+        mask_tensors = []
+        def add_mask(t):
+            m = getattr(t, "_keras_mask", None)
+            if m is None:
+                return None
+            for j, (s, _) in enumerate(mask_tensors):
+                if s is t:
+                    return j
+            mask_tensors.append((t, m))
+            return len(mask_tensors) - 1
+        functional = type(model).__name__ != "Sequential"
         tops = [l for l in model.layers if type(l).__name__ != "InputLayer"]
+        multi = {}
         for l in tops:
             if is_model(l):  # tf_keras: a nested model's .input/.output are its own graph's
                 node = l._inbound_nodes[-1]
-                lin_t, lout_t = node.input_tensors, node.output_tensors
+                calls = [(node.input_tensors, node.output_tensors)]
+            elif functional and len(l._inbound_nodes) > 1:  # shared layer: one call per node
+                calls = [(n.input_tensors, n.output_tensors) for n in l._inbound_nodes]
+                multi[l.name] = len(calls)
+                print(f"    {l.name}: {len(calls)} nodes (shared layer) -> node/{l.name}/<n>/<k>")
             else:
-                lin_t, lout_t = l.input, l.output
-            slots.append(([add(t) for t in as_list(lin_t)], [add(t) for t in as_list(lout_t)]))
+                calls = [(l.input, l.output)]
+            slots.append([([add(t) for t in as_list(ci)], [add(t) for t in as_list(co)],
+                           [add_mask(t) for t in as_list(ci)]) for ci, co in calls])
         probe = K.Model(model.inputs, tensors)
         vals = [np.asarray(v) for v in as_list(probe.predict(feed, verbose=0))]
-        layer_in, layer_out = {}, {}
-        for l, (ii, oo) in zip(tops, slots):
-            layer_in[l.name] = [vals[j] for j in ii]
-            layer_out[l.name] = [vals[j] for j in oo]
-            for k, j in enumerate(oo):
-                npz[f"layer/{l.name}/{k}"] = vals[j]
+        mvals = []
+        if mask_tensors:
+            if gen == "k2":  # tf_keras: a mask tensor cannot be a model output; read it through a Lambda
+                mouts = [K.layers.Lambda(lambda v, mask=None: tf.cast(mask, "int32"))(t) for t, _ in mask_tensors]
+            else:
+                mouts = [m for _, m in mask_tensors]
+            mprobe = K.Model(model.inputs, mouts)
+            mvals = [np.asarray(v).astype(bool) for v in as_list(mprobe.predict(feed, verbose=0))]
+        layer_calls = {}  # name -> [(inputs, outputs, input masks)] one per node
+        for l, cs in zip(tops, slots):
+            layer_calls[l.name] = [([vals[j] for j in ii], [vals[j] for j in oo],
+                                    [None if j is None else mvals[j] for j in mm]) for ii, oo, mm in cs]
+            for n, (ii, oo, mm) in enumerate(cs):
+                key = f"node/{l.name}/{n}" if l.name in multi else f"layer/{l.name}"
+                mkey = f"mask/{l.name}/{n}" if l.name in multi else f"mask/{l.name}"
+                for k, j in enumerate(oo):
+                    npz[f"{key}/{k}"] = vals[j]
+                for i, j in enumerate(mm):
+                    if j is not None:
+                        npz[f"{mkey}/{i}"] = mvals[j]
             if is_model(l):  # nested: inner layers, fed with the recorded input
                 inner_tops = [s for s in l.layers if type(s).__name__ != "InputLayer"]
                 t2, sl2 = [], []
@@ -684,13 +736,17 @@ def run_generation(gen, part_path):
                 for s in inner_tops:
                     sl2.append(([add2(t) for t in as_list(s.input)], [add2(t) for t in as_list(s.output)]))
                 iprobe = K.Model(l.inputs, t2)
-                ifeed = layer_in[l.name] if len(layer_in[l.name]) > 1 else layer_in[l.name][0]
+                lin0 = layer_calls[l.name][0][0]
+                ifeed = lin0 if len(lin0) > 1 else lin0[0]
                 v2 = [np.asarray(v) for v in as_list(iprobe.predict(ifeed, verbose=0))]
                 for s, (ii, oo) in zip(inner_tops, sl2):
-                    layer_in[l.name + "/" + s.name] = [v2[j] for j in ii]
-                    layer_out[l.name + "/" + s.name] = [v2[j] for j in oo]
+                    layer_calls[l.name + "/" + s.name] = [([v2[j] for j in ii], [v2[j] for j in oo],
+                                                           [None] * len(ii))]
                     for k, j in enumerate(oo):
                         npz[f"layer/{l.name}/{s.name}/{k}"] = v2[j]
+        if multi:
+            rec["notes"].append("shared layers " + ", ".join(f"{k} ({v} nodes)" for k, v in multi.items())
+                                + ": outputs recorded per node as node/<layer>/<n>/<k>, not layer/<layer>/<k>")
         # ---------------- recurrent layers: weights, gates, verification ----------------
         bidir_fwd = {}
         for path, rl, winfo in recurrent_entries(model):
@@ -700,7 +756,8 @@ def run_generation(gen, part_path):
             ccfg = cell.get_config()
             cls = type(rl).__name__
             toppath = winfo["toppath"]
-            lin = layer_in[toppath][0]
+            calls = layer_calls[toppath]
+            lin = calls[0][0][0]
             info = {
                 "path": path, "class_name": cls,
                 "cell_class": (cfg["cell"]["class_name"] if cls == "RNN" else None),
@@ -726,68 +783,100 @@ def run_generation(gen, part_path):
                 G[role] = gs if gs else a
             # ---- verification against Keras's own recorded layer output ----
             ref = dict(info, cell_cls=cell_cls)
-            mask = None
-            if name == "embedding_mask":
-                mask = inputs[0] != 0
-            elif name == "masking":
-                mask = np.any(inputs[0] != 0, axis=-1)
-            variants = [False, True] if mask is not None else [False]
-            check = {"gen": gen, "model": name, "path": path, "ok": False}
-            diffs = {}
-            try:
-                best = None
-                for zero_masked in variants:
-                    seq, states = np_rnn(lin, G, ref, gen, mask, zero_masked)
-                    outs = layer_out[toppath]
-                    if winfo["top"] is not rl:  # one direction of a Bidirectional
-                        bi = winfo["top"]
-                        if winfo["direction"] == "forward":
-                            bidir_fwd[toppath] = seq if info["return_sequences"] else seq[:, -1]
-                            check["note"] = "checked jointly with the backward direction"
-                            diff = None
-                        else:
-                            # Bidirectional re-reverses the backward sequence to input time order
-                            b = seq[:, ::-1] if info["return_sequences"] else seq[:, -1]
-                            f = bidir_fwd[toppath]
-                            mode = bi.merge_mode
-                            if mode is None:
-                                diff = max(np.max(np.abs(f - outs[0])), np.max(np.abs(b - outs[1])))
+            if cls == "ConvLSTM2D":
+                ref.update(strides=list(ccfg.get("strides", cfg.get("strides"))),
+                           padding=ccfg.get("padding", cfg.get("padding")))
+            is_bidir = winfo["top"] is not rl
+            for n, (ins, outs, masks) in enumerate(calls):
+                mask = masks[0]  # the mask Keras passed with the sequence input (None: no mask)
+                # initial_state=[...] tensors of the call (Keras 3 also lists the mask among a node's inputs)
+                init = [a for a in ins[1:] if a.dtype != bool] if not is_bidir else []
+                init = init or None
+                variants = [False, True] if mask is not None else [False]
+                check = {"gen": gen, "model": name, "path": path, "ok": False}
+                if len(calls) > 1:
+                    check["node"] = n
+                if init:
+                    check["initial_state"] = "from the layer's call (initial_state=[...])"
+                diffs = {}
+                try:
+                    best = None
+                    for zero_masked in variants:
+                        seq, states = np_rnn(ins[0], G, ref, gen, mask, zero_masked, init)
+                        rs = info["return_sequences"]
+                        if is_bidir:  # one direction of a Bidirectional
+                            bi = winfo["top"]
+                            if winfo["direction"] == "forward":
+                                bidir_fwd[(toppath, n, zero_masked)] = (seq if rs else seq[:, -1], states)
+                                check["note"] = "checked jointly with the backward direction"
+                                diff = None
                             else:
-                                merged = {"concat": lambda: np.concatenate([f, b], -1),
-                                          "sum": lambda: f + b, "mul": lambda: f * b,
-                                          "ave": lambda: (f + b) / 2}[mode]()
-                                diff = np.max(np.abs(merged - outs[0]))
-                            check["note"] = f"merge_mode={mode}; forward+backward jointly"
+                                # Bidirectional re-reverses the backward sequence to input time order
+                                b = seq[:, ::-1] if rs else seq[:, -1]
+                                f, f_states = bidir_fwd[(toppath, n, zero_masked)]
+                                mode = bi.merge_mode
+                                if mode is None:
+                                    diff = max(np.max(np.abs(f - outs[0])), np.max(np.abs(b - outs[1])))
+                                    n_seq = 2
+                                else:
+                                    merged = {"concat": lambda: np.concatenate([f, b], -1),
+                                              "sum": lambda: f + b, "mul": lambda: f * b,
+                                              "ave": lambda: (f + b) / 2}[mode]()
+                                    diff = np.max(np.abs(merged - outs[0]))
+                                    n_seq = 1
+                                check["note"] = f"merge_mode={mode}; forward+backward jointly"
+                                if len(outs) > n_seq:  # return_state: forward states, then backward
+                                    for s_np, s_k in zip(f_states + states, outs[n_seq:]):
+                                        diff = max(diff, np.max(np.abs(s_np - s_k)))
+                                    check["note"] += "; + returned states of both directions"
+                        else:
+                            # go_backwards: Keras returns the sequence in processing (reversed) order
+                            mine = seq if rs else seq[:, -1]
+                            diff = np.max(np.abs(mine - outs[0]))
+                            if cfg.get("return_state"):
+                                for k, s_np in enumerate(states):
+                                    diff = max(diff, np.max(np.abs(s_np - outs[1 + k])))
+                                check["note"] = ("sequence" if rs else "last output") + " + returned states " + \
+                                    ("h, c" if len(states) == 2 else "h")
+                        diffs[zero_masked] = None if diff is None else float(diff)
+                        if diff is None:
+                            continue
+                        if best is None or diff < best[0]:
+                            best = (float(diff), zero_masked)
+                    if best is not None:
+                        check["max_abs_diff"] = best[0]
+                        check["ok"] = best[0] < ATOL
+                        if mask is not None:
+                            if diffs.get(False) == diffs.get(True):
+                                check["masked_step_output"] = "indistinguishable here (no masked step after a live one)"
+                            else:
+                                check["masked_step_output"] = "zeros" if best[1] else "previous output (carried)"
+                            check["diff_if_masked_output_carried"] = diffs.get(False)
+                            check["diff_if_masked_output_zero"] = diffs.get(True)
                     else:
-                        # go_backwards: Keras returns the sequence in processing (reversed) order
-                        mine = seq if info["return_sequences"] else seq[:, -1]
-                        diff = np.max(np.abs(mine - outs[0]))
-                        if cfg.get("return_state"):
-                            for k, s in enumerate(states):
-                                diff = max(diff, np.max(np.abs(s - outs[1 + k])))
-                            check["note"] = "sequence + returned states h, c"
-                    diffs[zero_masked] = None if diff is None else float(diff)
-                    if diff is None:
-                        best = None
-                        break
-                    if best is None or diff < best[0]:
-                        best = (float(diff), zero_masked)
-                if best is not None:
-                    check["max_abs_diff"] = best[0]
-                    check["ok"] = best[0] < ATOL
-                    if mask is not None:
-                        check["masked_step_output"] = "zeros" if best[1] else "previous output (carried)"
-                        check["diff_if_masked_output_carried"] = diffs.get(False)
-                        check["diff_if_masked_output_zero"] = diffs.get(True)
-                else:
-                    check["ok"] = None
+                        check["ok"] = None
+                except Exception as e:
+                    import traceback
+                    traceback.print_exc()
+                    check["error"] = f"{type(e).__name__}: {e}"
+                    check["ok"] = False
+                result["checks"].append(check)
+                status = {True: "OK", False: "FAIL", None: "deferred"}[check["ok"]]
+                print(f"    verify {path}{'' if len(calls) == 1 else f' node {n}'}: {status} "
+                      f"{check.get('max_abs_diff', '')} {check.get('note', '')} {check.get('masked_step_output', '')}")
+        # ---------------- can Keras itself load the full-model files back? ----------------
+        for key in ("k2_h5", "k2_keras", "k3_h5", "k3_keras"):
+            if key not in rec["forms"]:
+                continue
+            try:
+                back = K.models.load_model(os.path.join(HERE, rec["forms"][key]), compile=False)
+                again = as_list(back.predict(feed, verbose=0))
+                d = max(float(np.max(np.abs(np.asarray(a) - b))) for a, b in zip(again, preds))
+                rec["keras_reload"][key] = "ok" if d < ATOL else f"predictions differ by {d:.3g}"
             except Exception as e:
-                check["error"] = f"{type(e).__name__}: {e}"
-                check["ok"] = False
-            result["checks"].append(check)
-            status = {True: "OK", False: "FAIL", None: "deferred"}[check["ok"]]
-            print(f"    verify {path}: {status} "
-                  f"{check.get('max_abs_diff', '')} {check.get('note', '')} {check.get('masked_step_output', '')}")
+                rec["keras_reload"][key] = f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
+            if rec["keras_reload"][key] != "ok":
+                print(f"    reload {key}: {rec['keras_reload'][key]}")
         np.savez_compressed(os.path.join(exp_dir, f"{name}.npz"), **npz)
         rec["expected"] = f"expected/{gen}/{name}.npz"
     with open(part_path, "w") as fh:
@@ -845,6 +934,9 @@ def main():
                               "k3": r3["file_keras_versions"].get("k3_keras")},
             "file_keras_versions": {**r2["file_keras_versions"], **r3["file_keras_versions"]},
             "skipped": skipped,
+            "omitted_forms": {**r2.get("omitted_forms", {}), **r3.get("omitted_forms", {})},
+            "notes": sorted(set(r2.get("notes", []) + r3.get("notes", []))),
+            "keras_reload": {**r2.get("keras_reload", {}), **r3.get("keras_reload", {})},
         })
     checks = parts["k2"]["checks"] + parts["k3"]["checks"]
     manifest = {"generator": generator, "gate_label_checks": checks, "models": models}
@@ -863,7 +955,8 @@ def main():
     print("\n=== summary ===")
     print("versions:", json.dumps(generator))
     for m in models:
-        print(f"{m['name']:24s} forms={len(m['forms'])} skipped={list(m['skipped']) or '-'}")
+        print(f"{m['name']:28s} forms={','.join(m['forms'])} skipped={list(m['skipped']) or '-'}"
+              f" omitted={list(m['omitted_forms']) or '-'}")
     ok = [c for c in checks if c["ok"] is True]
     bad = [c for c in checks if c["ok"] is False]
     print(f"gate-label checks: {len(ok)} passed, {len(bad)} failed, "
@@ -915,17 +1008,26 @@ def write_readme(gen_versions, models, checks):
     w("- `k3/<name>.config.json` — Keras 3 `model.to_json()`.")
     w("- `expected/k2/<name>.npz`, `expected/k3/<name>.npz` — what that generation's Keras computed.")
     w("- `manifest.json` — machine-readable index: versions, models, inputs, forms, recurrent layers,")
-    w("  the `keras_version` string stored in each file, skipped forms, and the gate-label check results.")
+    w("  the `keras_version` string stored in each file, skipped forms (Keras refused), `omitted_forms`")
+    w("  (not written, size budget), `keras_reload` (did Keras load the file back), `notes`, and the")
+    w("  gate-label check results.")
     w("")
     w("## Models")
     w("")
-    w("| name | description | skipped |")
-    w("|---|---|---|")
+    w("| name | description | forms written | skipped |")
+    w("|---|---|---|---|")
     for m in models:
         sk = "; ".join(f"{k}: {v[:80]}" for k, v in m["skipped"].items()) or "—"
-        w(f"| `{m['name']}` | {m['description']} | {sk} |")
+        fs = "all" if len(m["forms"]) == len(ALL_FORMS) else ", ".join(f"`{f}`" for f in m["forms"])
+        w(f"| `{m['name']}` | {m['description']} | {fs} | {sk} |")
     w("")
-    w("Every layer has an explicit `name=`, so layer paths are the same in both generations.")
+    w("Every layer has an explicit `name=`, so layer paths are the same in both generations (the only")
+    w("auto-named things are RNN cells and the Keras 3 mask op nodes, see below; the generator calls")
+    w("`clear_session()` before each model so those names do not depend on the models built before).")
+    w("")
+    w("To stay under the size budget, the models from `functional_masking` on are written only as full")
+    w("models: `k2/<name>.h5`, `k3/<name>.h5`, `k3/<name>.keras`. Their manifest entry lists the forms")
+    w("left out under `omitted_forms` (those keys are absent from `forms`); tests skip forms absent from `forms`.")
     w("")
     w("## `expected/*.npz` key scheme")
     w("")
@@ -941,6 +1043,10 @@ def write_readme(gen_versions, models, checks):
     w("  (row 0 input bias, row 1 recurrent bias), so its gate blocks are `(2, u)`. SimpleRNN has no gates.")
     w("- `<path>` is the layer path as a user names it: `lstm`, `bi/forward_lstm`, `bi/backward_lstm`,")
     w("  `inner/inner_lstm`, `rnn_lstm` (an `RNN(LSTMCell)` is named by the RNN layer, not the cell).")
+    w("- `node/<layer_name>/<n>/<k>` — instead of `layer/...` for a layer called more than once (a shared")
+    w("  layer, `shared_lstm`'s `shared`): output k of its n-th call, in call order.")
+    w("- `mask/<layer_name>/<i>` — the boolean mask Keras passed along with input i of that layer (only")
+    w("  present when there is one), read from the running Keras graph: `True` = live step.")
     w("")
     w("## Gate-label verification")
     w("")
@@ -956,9 +1062,43 @@ def write_readme(gen_versions, models, checks):
     w("- A standalone `go_backwards=True` layer returns its sequence in processing (reversed) order;")
     w("  Bidirectional re-reverses its backward half to input time order.")
     w("- With a mask (Embedding `mask_zero`, Masking), masked steps keep the state and emit the *previous*")
-    w("  output (not zeros) in both generations.")
+    w("  output (not zeros) in both generations, except inside a Bidirectional with `return_sequences`")
+    w("  (`functional_masking`, `bidir_masked_states`): there both directions emit *zeros* at masked steps.")
+    w("  Each check records which one matched (`masked_step_output`) and the diff of the other.")
+    w("- The mask the checks use is the one Keras passed (`mask/...` in the npz), and a layer called with")
+    w("  `initial_state=[h, c]` (`seq2seq_initial_state`'s `dec`) starts from those recorded tensors.")
     w("- `seed` uses `hard_sigmoid`, whose definition differs between Keras 2 and Keras 3, so")
     w("  `expected/k2/seed.npz` and `expected/k3/seed.npz` outputs differ for the same weights.")
+    w("")
+    w("## Forward-pass semantics the samples pin down (observed with the versions above)")
+    w("")
+    w("- **Concatenate of masked inputs differs between generations** (`functional_embedding_concat`):")
+    w("  tf_keras combines the input masks with AND (a step is live only if live in every input);")
+    w("  Keras 3 with OR (`any` over the concatenated, broadcast masks). Steps live in only one input")
+    w("  are therefore skipped by the GRU in Keras 2 and processed in Keras 3, so the outputs differ;")
+    w("  compare `mask/gru/0` in `expected/k2/` and `expected/k3/`. GlobalAveragePooling1D averages only")
+    w("  over live steps of its input mask (`mask/pool/0`).")
+    w("- **A `go_backwards` RNN with `return_sequences` passes its input mask on unreversed** while its")
+    w("  output sequence is in reversed (processing) order (`gru_backwards_masked`: the SimpleRNN's")
+    w("  `mask/rnn/0` equals `mask/gru/0`). Row 2 of that input is *left*-padded, so after reversal the")
+    w("  padded steps come last and carried-vs-zero outputs are distinguishable.")
+    w("- **Keras 3 writes mask computations into a Functional config** as op nodes (`module`")
+    w("  `keras.src.ops.numpy`, auto names), and the layers that consume a mask get it explicitly in their")
+    w("  inbound node: `\"kwargs\": {\"mask\": <tensor from the last op>}` (RNNs also `\"training\": false`).")
+    w("  `functional_masking`: `NotEqual(input, 0.0)` -> `Any(axis=-1)`; `bi` and `lstm` both get `mask=any`")
+    w("  (the Masking layer's own node outputs only the data). `functional_embedding_concat`: per input")
+    w("  `NotEqual(tokens, 0)` -> `ExpandDims(-1)`, `ZerosLike(embedding)` -> `LogicalOr` (broadcast), then an")
+    w("  op whose class_name is `Concatenate` too (named `concatenate`; the layer is `concat`) -> `Any(axis=-1)`,")
+    w("  fed to `gru` and `pool` as `mask`. tf_keras configs and Sequential configs have no such nodes.")
+    w("- `manifest.json` → `models[].keras_reload` records whether Keras could load each full-model file")
+    w("  back and reproduce `predict`. Keras 3 cannot load its own legacy `.h5` of a model with those op")
+    w("  nodes (`Unknown layer: 'NotEqual'`); its `.keras` loads.")
+    w("- A shared layer (`shared_lstm`) is one layer with two inbound nodes in the config and one set")
+    w("  of weights in the file.")
+    w("- `activations` uses `hard_sigmoid` (different in the two generations), `softsign`, `elu`, `selu`,")
+    w("  `swish` (tf_keras writes `swish`, Keras 3 writes `silu`), `gelu` (both generations: the exact erf")
+    w("  form, not the tanh approximation; its kernel is scaled x4 so the two differ by ~1e-4), `softplus`,")
+    w("  and a `softmax` Activation layer.")
     w("")
     w("## File layout notes (observed with the versions above)")
     w("")

@@ -40,11 +40,24 @@ def test_outputs_equal_keras_predict(name, form, gen, cfg):
             if path in result.layer_outputs:
                 np.testing.assert_allclose(result.layer_outputs[path][int(k)], expected[key], atol=1e-5, rtol=0,
                                            err_msg=key)
+    masks_by_path = {t.path: t.mask for t in result.traces}
+    for key in expected.files:  # the mask Keras handed each recurrent layer
+        if key.startswith("mask/") and key.endswith("/0"):
+            path = key[len("mask/"):-len("/0")]
+            got = [m for p, m in masks_by_path.items() if p == path or p.startswith(path + "/")]
+            for mask in got:
+                np.testing.assert_array_equal(mask, expected[key], err_msg=key)
+    for key in expected.files:  # shared layers: each call's outputs
+        if key.startswith("node/"):
+            path, node, k = key[len("node/"):].rsplit("/", 2)
+            np.testing.assert_allclose(result.node_outputs[(path, int(node))][int(k)], expected[key], atol=1e-5,
+                                       rtol=0, err_msg=key)
     for t in result.traces:  # LSTM traces satisfy the equations at every unmasked step
         if t.view.kind in ("lstm", "conv_lstm"):
             i, f, c, o = (t.trace.gates[g] for g in "ifco")
             cell = t.trace.cell
-            c_prev = np.concatenate([np.zeros_like(cell[:, :1]), cell[:, :-1]], axis=1)
+            c0 = np.broadcast_to(t.trace.initial_states.get("c", 0), cell[:, 0].shape)[:, None]
+            c_prev = np.concatenate([c0, cell[:, :-1]], axis=1)
             live = np.ones(cell.shape[:2], bool) if t.mask is None else t.mask[:, t.trace.steps]
             np.testing.assert_allclose((f * c_prev + i * c)[live], cell[live], atol=1e-5)
 
