@@ -171,10 +171,7 @@ def conv2d(
         raise ConfigError(f"a Conv2D kernel is (kh, kw, C/groups, F); got shape {kernel.shape}")
     if x.ndim != 4:
         raise ConfigError(f"Conv2D input is (batch, rows, cols, channels); got shape {x.shape}")
-    s = _tuple(strides, 2, "strides")
-    d = _tuple(dilation_rate, 2, "dilation_rate")
-    pads = _spatial_pads(x.shape[1:3], kernel.shape[:2], s, d, _padding(padding))
-    return _conv(x, kernel, bias, s, pads, d, int(groups))
+    return conv(x, kernel, bias, strides, padding, dilation_rate, groups)
 
 
 def conv(
