@@ -60,6 +60,8 @@ def test_outputs_equal_keras_predict(name, form, gen, cfg):
             c_prev = np.concatenate([c0, cell[:, :-1]], axis=1)
             live = np.ones(cell.shape[:2], bool) if t.mask is None else t.mask[:, t.trace.steps]
             np.testing.assert_allclose((f * c_prev + i * c)[live], cell[live], atol=1e-5)
+            if t.view.activation == "tanh":  # hidden = o * act(cell)
+                np.testing.assert_allclose((o * np.tanh(cell))[live], t.trace.hidden[live], atol=1e-5)
 
 
 def test_keras_1_theano_model_reproduces_its_recorded_predictions():
