@@ -138,7 +138,7 @@ class _Executor:
                 if not all(r in produced for r in refs):
                     continue
                 args, kwargs, inputs = self._resolve_node(node, produced)
-                if _is_op(layer):
+                if is_op(layer):
                     outs, out_masks = [_run_op(layer, args)], [None]
                 else:
                     in_masks = [produced[r][1] for r in inputs]
@@ -374,7 +374,7 @@ def _axis(c: Dict[str, Any]):
     return tuple(axis) if isinstance(axis, list) else axis
 
 
-def _is_op(layer: Layer) -> bool:
+def is_op(layer: Layer) -> bool:
     """Keras 3 op entries: known op names, without the keys every layer config has."""
     if layer.class_name not in _OPS:
         return False

@@ -13,25 +13,13 @@ SHOWN_KEYS = (
     "merge_mode", "mask_zero", "mask_value", "reset_after", "activation", "rate",
 )
 
-#: Layers the numpy executor of `run` is built to compute (issue: traced forward pass).
-RUNNABLE = {
-    "InputLayer", "LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM2D", "Bidirectional",
-    "TimeDistributed", "Dense", "Embedding", "Masking", "Dropout", "SpatialDropout1D", "GaussianNoise",
-    "GaussianDropout", "AlphaDropout", "ActivityRegularization", "Activation", "Flatten", "Reshape", "Permute",
-    "RepeatVector", "BatchNormalization", "LayerNormalization", "Conv1D", "MaxPooling1D", "AveragePooling1D",
-    "GlobalAveragePooling1D", "GlobalMaxPooling1D", "ZeroPadding1D", "Cropping1D", "Concatenate", "Add",
-    "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Sequential", "Functional", "Model",
-    "MaxPooling2D", "MaxPooling3D", "Conv2D",
-}
-
-
 def runnable(layer: Layer) -> Optional[str]:
     """None when `run` can compute the layer, else why not."""
     if layer.class_name == "Lambda":
         return "Lambda holds Python code, which is never executed"
     if layer.inferred:
         return "no config in the file: pass the architecture with --config"
-    if layer.class_name not in RUNNABLE:
+    if not _computable(layer):
         return f"{layer.class_name} is not supported"
     for child in layer.children:
         reason = runnable(child)
@@ -70,3 +58,19 @@ def layer_rows(model: Model) -> List[Dict[str, Any]]:
             }
         )
     return rows
+
+
+def _computable(layer: Layer) -> bool:
+    """What the executor dispatches on (executor._compute), asked of the same registries."""
+    from .executor import MODEL_CLASSES, is_op
+    from .layers_np import LAYERS
+    from .recurrent import is_recurrent
+
+    return (
+        layer.class_name in MODEL_CLASSES
+        or layer.class_name in ("Bidirectional", "TimeDistributed")
+        or is_recurrent(layer)
+        or layer.class_name in LAYERS
+        or is_op(layer)
+    )
+
