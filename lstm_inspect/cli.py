@@ -26,12 +26,29 @@ def library_errors(func: Callable) -> Callable:
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        import numpy as np
+
+        from .limits import memory_budget
+
+        # One memory budget for everything this invocation reads (model, config, inputs);
+        # overflow in garbage weights is a result (inf/nan), not a warning on stderr.
         try:
-            return func(*args, **kwargs)
+            with memory_budget(kwargs.pop("max_memory", None), cap_native=True), np.errstate(all="ignore"):
+                return func(*args, **kwargs)
         except LstmInspectError as e:
             raise _fail(str(e)) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # the reader of stdout went away (| head): stop quietly
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
+            raise click.exceptions.Exit(1) from None
+        except MemoryError:
+            where = kwargs.get("model") or ""
+            raise _fail(f"{where}: ran out of memory; the model or input needs more than this machine can give "
+                        "(lower --max-memory to have such files refused up front)") from None
         except Exception as e:  # a bug, or an input we did not foresee: still no traceback
             if os.environ.get("LSTM_INSPECT_DEBUG"):
                 raise
@@ -44,8 +61,30 @@ def library_errors(func: Callable) -> Callable:
     return wrapper
 
 
+class MemorySize(click.ParamType):
+    """``--max-memory``: 24GB, 500MB, 2GiB or a number of bytes."""
+
+    name = "size"
+
+    def convert(self, value, param, ctx):
+        from .limits import parse_size
+
+        try:
+            return value if isinstance(value, int) else parse_size(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
+
+
 def model_options(func: Callable) -> Callable:
     """The options every command that reads a model takes."""
+    func = click.option(
+        "--max-memory",
+        "max_memory",
+        type=MemorySize(),
+        default=None,
+        metavar="SIZE",
+        help="Refuse files whose arrays need more memory than this, all together (e.g. 24GB, 500MB; default 16GiB).",
+    )(func)
     func = click.option(
         "--json",
         "as_json",
@@ -175,13 +214,19 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     every gate, the cell state and the hidden state at each timestep, then the
     model's outputs (equal to Keras's model.predict)."""
     from .api import load
+    from .errors import ConfigError, UnsupportedError
     from .executor import run_model
+    from .files import same_file
     from .inputs import InputSpec, load_inputs, load_states, save_npz
+    from .overview import unrunnable_wrapper
     from .runview import DEFAULT_UNITS, Selection, parse_range, select
     from .signature import input_signature
 
     if as_json and jsonl:
         raise click.UsageError("--json and --jsonl cannot be used together")
+    if npz_out and state_out and same_file(npz_out, state_out):
+        raise click.UsageError("--npz and --state-out name the same file")
+    ranges = parse_range(units, "--units"), parse_range(steps, "--steps"), _pixel(pixel)  # usage errors first
     m = load(model, config=config)
     declared = input_signature(m)
     # Sequences may be longer or shorter than the model was saved for (chunked runs of
@@ -191,8 +236,10 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     for (name, shape, _), x in zip(declared, arrays):
         if len(shape) >= 3 and shape[1] is not None and x.shape[1] != shape[1]:
             notes.append(f"input '{name}' has {x.shape[1]} time steps; the model was saved for {shape[1]}")
-    _note(notes)
     states = load_states(initial_state) if initial_state else None
+    reason = unrunnable_wrapper(m, until)
+    if reason:
+        raise UnsupportedError(reason, file=model)
     progress = None
     if sys.stderr.isatty():
         from .render import StepProgress
@@ -200,26 +247,33 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
         progress = StepProgress()
     try:
         result = run_model(m, arrays, hard_sigmoid=hard_sigmoid, until=until, initial_states=states, progress=progress)
+    except (ValueError, IndexError, TypeError) as e:
+        # numpy refusing what a damaged config asks of it outside a layer (layers already
+        # say so themselves), e.g. a Keras 3 mask operation given the wrong arguments.
+        if os.environ.get("LSTM_INSPECT_DEBUG"):
+            raise
+        text = (str(e).splitlines() or [""])[0][:100]
+        raise ConfigError(f"the model cannot be computed as its config describes it ({e.__class__.__name__}: {text}); "
+                          "the config may be damaged", file=model) from None
     finally:
         if progress is not None:
             progress.close()
-    _warn(m.warnings)
 
     tables = not (as_json or jsonl)
     sel = Selection(
         samples=[sample if sample is not None else 0] if tables or sample is not None else None,
-        units=parse_range(units, "--units"),
-        steps=parse_range(steps, "--steps"),
+        units=ranges[0],
+        steps=ranges[1],
         layers=list(layers) or None,
-        pixel=_pixel(pixel),
+        pixel=ranges[2],
     )
     if tables and sel.units is None:
         widest = max((t.view.units for t in result.traces), default=0)
         if widest > DEFAULT_UNITS:
             sel.units = (0, DEFAULT_UNITS)
-            _note([f"showing units 0:{DEFAULT_UNITS} of up to {widest}; use --units A:B to see others"])
+            notes.append(f"showing units 0:{DEFAULT_UNITS} of up to {widest}; use --units A:B to see others")
     selected = select(result, sel)
-    protect = [p for p in (model, config, input_path) if p and p != "-"]
+    protect = [p for p in (model, config, input_path, initial_state) if p and p != "-"]
     if state_out:
         final = {f"{t.path}/{k}": v for t in result.traces for k, v in t.trace.states.items()}
         save_npz(state_out, final, protect=protect)
@@ -231,6 +285,9 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
                     arrays_out[f"{t.path}/{name}"] = value
             arrays_out[f"{t.path}/steps"] = t.trace.steps
         save_npz(npz_out, arrays_out, protect=protect)
+    # Notes and warnings only now: a run that fails prints its one Error line and nothing else.
+    _note(notes)
+    _warn(m.warnings)
     if jsonl:
         from .serialize import run_records
 

@@ -8,7 +8,6 @@ Keras 3 ``{"module", "class_name", "config"}`` wrappers removed.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -99,11 +98,11 @@ class ModelSpec:
 
 
 def loads_config(text: str, where: str = "model config") -> Any:
-    """Parse JSON config text, with a one-line error when it is not JSON."""
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise ConfigError(f"{where} is not valid JSON ({e.__class__.__name__}: {str(e)[:80]})") from None
+    """Parse JSON config text, with a one-line error when it is not JSON, too large or
+    nested absurdly deep (see :mod:`lstm_inspect.limits`)."""
+    from .limits import checked_json
+
+    return checked_json(text, where, error=ConfigError)
 
 
 def activation_name(value: Any) -> str:
@@ -159,6 +158,8 @@ def _layer_spec(entry: Any, depth: int) -> LayerSpec:
     name = config.get("name") or entry.get("name") or class_name.lower()
     if not isinstance(name, str):
         raise ConfigError(f"layer {class_name} has a name that is not a string")
+    check_types(name, config)
+    check_nodes(name, entry.get("inbound_nodes"))
     spec = LayerSpec(
         name=name,
         class_name=class_name,
@@ -183,6 +184,11 @@ def _model_spec(class_name: str, entry: Dict[str, Any], config: Any, depth: int)
         raise ConfigError(f"{class_name} config has no list of 'layers'")
     layers = [_layer_spec(e, depth + 1) for e in config["layers"]]
     name = config.get("name") or entry.get("name") or class_name.lower()
+    if not isinstance(name, str):
+        raise ConfigError(f"{class_name} model has a name that is not a string")
+    check_nodes(name, entry.get("inbound_nodes"))
+    for key in ("input_layers", "output_layers"):
+        check_io(name, key, config.get(key))
     spec = LayerSpec(
         name=name,
         class_name=class_name,
@@ -218,6 +224,147 @@ def _renamed(spec: LayerSpec, prefix: str) -> LayerSpec:
     if not spec.name.startswith(prefix):
         spec.name = prefix + spec.name
     return spec
+
+
+# ------------------------------------------------------------------------------------
+# Types of the config values the rest of the package reads. A config from a stranger's
+# file is checked here, once, so that no later code meets a list where it wants a number.
+
+_MAX_INT = 2**31 - 1
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and -_MAX_INT <= v <= _MAX_INT
+
+
+def _is_count(v: Any) -> bool:
+    return _is_int(v) and v >= 0
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, float) or _is_int(v)) and not isinstance(v, bool)
+
+
+def _ints(v: Any) -> bool:
+    return _is_int(v) or (isinstance(v, list) and len(v) <= 8 and all(_is_int(x) or _ints_flat(x) for x in v))
+
+
+def _ints_flat(v: Any) -> bool:
+    return isinstance(v, list) and len(v) <= 8 and all(_is_int(x) for x in v)
+
+
+def _shape(v: Any) -> bool:
+    return isinstance(v, list) and 0 < len(v) <= 8 and all(x is None or _is_count(x) for x in v)
+
+
+def _opt(check):
+    return lambda v: v is None or check(v)
+
+
+_BOOL = (lambda v: v is None or isinstance(v, bool) or v in (0, 1), "true or false")
+_COUNT = (_opt(_is_count), "a whole number")
+_TYPES = {
+    **{k: _BOOL for k in (
+        "use_bias", "go_backwards", "return_sequences", "return_state", "reset_after", "zero_output_for_mask",
+        "time_major", "mask_zero", "center", "scale", "rms_scaling", "keepdims", "stateful", "unroll")},
+    **{k: _COUNT for k in ("units", "filters", "input_dim", "output_dim", "n", "groups", "implementation")},
+    "input_length": (lambda v: v is None or _is_count(v) or _shape(v), "a whole number"),
+    **{k: (_opt(_ints), "a whole number or a list of them") for k in (
+        "strides", "kernel_size", "dilation_rate", "pool_size", "cropping", "axis", "concat_axis")},
+    "dims": (_opt(_ints_flat), "a list of whole numbers"),
+    "target_shape": (_opt(_ints_flat), "a list of whole numbers"),
+    "padding": (lambda v: v is None or isinstance(v, str) or _ints(v), "a name or whole numbers"),
+    **{k: (_opt(_shape), "a shape: a list of whole numbers and nulls") for k in ("batch_input_shape", "batch_shape")},
+    **{k: (_opt(_is_number), "a number") for k in ("epsilon", "mask_value", "rate", "momentum")},
+    **{k: (_opt(lambda v: isinstance(v, str)), "a name") for k in ("data_format", "merge_mode")},
+    "dtype": (lambda v: v is None or isinstance(v, (str, dict)), "a dtype name"),
+}
+
+
+def check_types(name: str, config: Dict[str, Any]) -> None:
+    """Refuse a layer config whose known keys hold values of the wrong type."""
+    for key, value in config.items():
+        rule = _TYPES.get(key)
+        if rule is not None and not rule[0](value):
+            shown = json_preview(value)
+            raise ConfigError(f"layer '{name}': '{key}' is {shown}, which is not {rule[1]}")
+
+
+def check_nodes(name: str, nodes: Any) -> None:
+    """``inbound_nodes`` in the Keras 1/2 form (lists of ``[layer, node, tensor, kwargs]``)
+    or the Keras 3 form (``{"args": [...], "kwargs": {...}}`` holding keras tensors)."""
+    if nodes is None:
+        return
+    where = f"layer '{name}': inbound_nodes"
+    if not isinstance(nodes, list):
+        raise ConfigError(f"{where} is {json_preview(nodes)}, not a list")
+    for node in nodes:
+        if isinstance(node, dict):
+            args, kwargs = node.get("args", []), node.get("kwargs")
+            if not isinstance(args, list) or not (kwargs is None or isinstance(kwargs, dict)):
+                raise ConfigError(f"{where} holds a call {json_preview(node)} whose args are not a list")
+            _check_tensors(where, node)
+            for key in ("mask", "initial_state"):  # what run hands on as arrays
+                value = (kwargs or {}).get(key)
+                items = value if isinstance(value, list) else [value]
+                if not all(v is None or _is_tensor(v) for v in items):
+                    raise ConfigError(f"{where}: its {key} {json_preview(value)} is not a tensor")
+        elif isinstance(node, list):
+            for item in node:
+                if not (isinstance(item, list) and len(item) >= 3 and _is_ref(item[:3])):
+                    raise ConfigError(f"{where} holds {json_preview(item)}, which is not [layer, node, tensor]")
+        else:
+            raise ConfigError(f"{where} holds {json_preview(node)}, which is not a call")
+
+
+def _is_ref(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+            and _is_count(value[1]) and _is_count(value[2]))
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _check_tensors(where: str, value: Any) -> None:
+    """Every Keras 3 ``__keras_tensor__`` inside ``value`` names [layer, node, tensor]."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            config = value.get("config")
+            history = config.get("keras_history") if isinstance(config, dict) else None
+            if not _is_ref(history):
+                raise ConfigError(f"{where} holds a tensor whose keras_history {json_preview(history)} "
+                                  "is not [layer, node, tensor]")
+            return
+        for v in value.values():
+            _check_tensors(where, v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_tensors(where, v)
+
+
+def check_io(name: str, key: str, value: Any) -> None:
+    """``input_layers`` / ``output_layers``: a [layer, node, tensor] triple, or lists or
+    objects of them."""
+    if value is None or _is_ref(value):
+        return
+    if isinstance(value, list) and len(value) == 3 and isinstance(value[0], str) and not isinstance(value[1], list):
+        raise ConfigError(f"model '{name}': {key} holds {json_preview(value)}, which is not [layer, node, tensor]")
+    if isinstance(value, (list, dict)):
+        for v in value.values() if isinstance(value, dict) else value:
+            check_io(name, key, v)
+        return
+    raise ConfigError(f"model '{name}': {key} holds {json_preview(value)}, which is not [layer, node, tensor]")
+
+
+def json_preview(value: Any, limit: int = 40) -> str:
+    import json
+
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        text = type(value).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _normalise_keys(class_name: str, config: Dict[str, Any]) -> Dict[str, Any]:

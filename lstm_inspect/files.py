@@ -15,9 +15,9 @@ from typing import IO, Dict, Sequence
 import numpy as np
 from numpy.lib import format as npy_format
 
-from .errors import InputError
+from .errors import InputError, LstmInspectError
+from .limits import current_budget, human
 
-MAX_ARRAY_BYTES = 1 << 30  #: .npy files and the .npz members read
 MAX_TEXT_BYTES = 64 << 20  #: .csv/.tsv/.txt/.json files and stdin
 NUMERIC_KINDS = "biuf"
 
@@ -44,6 +44,16 @@ def read_error(err: OSError) -> str:
 
 def too_large(size: int, limit: int) -> InputError:
     return InputError(f"the file is {mb(size)}; input files are limited to {mb(limit)}")
+
+
+def check_budget(size: int, what: str = "the file") -> None:
+    """Refuse to read ``size`` bytes when they do not fit the memory budget (--max-memory)."""
+    budget = current_budget()
+    if size > budget.remaining:
+        raise InputError(
+            f"{what} is {mb(size)}, more than the {human(budget.remaining)} left of the memory limit "
+            f"({human(budget.limit)}); raise it with --max-memory"
+        )
 
 
 def mb(n: int) -> str:
@@ -84,8 +94,7 @@ def read_stdin(stream: IO[str]) -> str:
 
 def read_npy(path: str) -> np.ndarray:
     size = check_path(path).st_size
-    if size > MAX_ARRAY_BYTES:
-        raise too_large(size, MAX_ARRAY_BYTES)
+    check_budget(size)
     try:
         with open(path, "rb") as fh:
             head = fh.read(6)
@@ -125,6 +134,10 @@ def read_array(fh, size: int, what: str) -> np.ndarray:
     data = fh.read(min(nbytes, size))
     if len(data) < nbytes:
         raise InputError(f"{what} is truncated: its header promises {nbytes} bytes of data, the file has {len(data)}")
+    try:
+        current_budget().charge(nbytes, what)
+    except LstmInspectError as err:
+        raise InputError(err.detail) from None
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
 
 
@@ -155,8 +168,7 @@ class Npz:
     def array(self, key: str) -> np.ndarray:
         info = self.members[key]
         what = f"array {key!r}"
-        if info.file_size > MAX_ARRAY_BYTES:
-            raise InputError(f"{what} is {mb(info.file_size)}; arrays are limited to {mb(MAX_ARRAY_BYTES)}")
+        check_budget(info.file_size, what)
         try:
             with self.zip.open(info) as fh:
                 return read_array(fh, info.file_size, what)
@@ -169,9 +181,7 @@ def load_states(path: str) -> Dict[str, Dict[str, np.ndarray]]:
     path = os.fspath(path)
     states: Dict[str, Dict[str, np.ndarray]] = {}
     try:
-        size = check_path(path).st_size
-        if size > MAX_ARRAY_BYTES:
-            raise too_large(size, MAX_ARRAY_BYTES)
+        check_path(path)
         with Npz(path) as npz:
             for key in npz.members:
                 layer, _, which = key.rpartition("/")

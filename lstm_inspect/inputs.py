@@ -21,7 +21,6 @@ import numpy as np
 
 from .errors import InputError
 from .files import (  # noqa: F401  (load_states and save_npz are part of this module's API)
-    MAX_ARRAY_BYTES,
     MAX_TEXT_BYTES,
     NUMERIC_KINDS,
     Npz,
@@ -67,6 +66,9 @@ def load_inputs(
     try:
         values, one_sequence = _read_source(source, specs, stdin, notes)
         arrays = [_fit(value, spec, one_sequence, notes) for value, spec in zip(values, specs)]
+        if len({a.shape[0] for a in arrays}) > 1:
+            sizes = ", ".join(f"{s.name!r} {a.shape[0]}" for s, a in zip(specs, arrays))
+            raise InputError(f"the inputs hold different numbers of samples ({sizes}); give every input the same batch size")
     except InputError as err:
         raise err.with_file(label) from None
     return arrays, notes
@@ -102,9 +104,7 @@ def _one_array_only(specs):
 
 
 def _read_npz_inputs(path: str, specs, notes) -> List[np.ndarray]:
-    size = check_path(path).st_size
-    if size > MAX_ARRAY_BYTES:
-        raise too_large(size, MAX_ARRAY_BYTES)
+    check_path(path)  # members are checked against the memory budget as they are read
     with Npz(path) as npz:
         keys = _match(list(npz.members), specs, notes)
         return [npz.array(key) for key in keys]

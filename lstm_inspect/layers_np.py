@@ -96,7 +96,17 @@ def permute(layer, xs, masks, ctx) -> Result:
 
 def repeat_vector(layer, xs, masks, ctx) -> Result:
     x = xs[0]
-    return [np.repeat(x[:, None, :], int(layer.config["n"]), axis=1)], [None]
+    n = int(layer.config["n"])
+    _fits(layer, x.nbytes * max(n, 0))
+    return [np.repeat(x[:, None, :], n, axis=1)], [None]
+
+
+def _fits(layer: Layer, nbytes: int) -> None:
+    """A layer whose config (not its weights) sets its output size: check the output
+    against the memory budget before numpy is asked for it."""
+    from .limits import current_budget
+
+    current_budget().check(nbytes, f"the output of layer '{layer.path}'")
 
 
 def _axes(value, ndim: int) -> Tuple[int, ...]:
@@ -216,7 +226,12 @@ def global_max_pooling1d(layer, xs, masks, ctx) -> Result:
 def zero_padding1d(layer, xs, masks, ctx) -> Result:
     from .ops import zero_pad1d
 
-    return [zero_pad1d(xs[0], layer.config.get("padding", 1))], [None]
+    padding = layer.config.get("padding", 1)
+    pads = padding if isinstance(padding, (list, tuple)) else [padding, padding]
+    if xs[0].ndim == 3 and all(isinstance(p, int) for p in pads):
+        batch, steps, channels = xs[0].shape
+        _fits(layer, batch * (steps + sum(abs(p) for p in pads)) * channels * 4)
+    return [zero_pad1d(xs[0], padding)], [None]
 
 
 def cropping1d(layer, xs, masks, ctx) -> Result:

@@ -21,6 +21,16 @@ def runnable(layer: Layer) -> Optional[str]:
         return "no config in the file: pass the architecture with --config"
     if not _computable(layer):
         return f"{layer.class_name} is not supported"
+    for key in ("activation", "recurrent_activation"):
+        if key in layer.config:  # a custom activation is refused by name, never imported
+            from .activations import activation
+            from .config import activation_name
+            from .errors import LstmInspectError
+
+            try:
+                activation(activation_name(layer.config[key]))
+            except LstmInspectError as e:
+                return e.detail
     for child in layer.children:
         reason = runnable(child)
         if reason:
@@ -74,3 +84,23 @@ def _computable(layer: Layer) -> bool:
         or is_op(layer)
     )
 
+
+
+def unrunnable_wrapper(model: Model, until: Optional[str] = None) -> Optional[str]:
+    """Why `run` cannot get through a Bidirectional it would reach (one whose two
+    directions are not both recurrent layers it knows, as a damaged or custom config
+    can give), or None. Layers after ``until`` are never reached."""
+    from .recurrent import is_recurrent
+
+    for layer in model.walk():
+        if layer.class_name == "Bidirectional":
+            odd = [c for c in layer.children if not is_recurrent(c)]
+            if len(layer.children) != 2 or odd:
+                inner = odd[0].class_name if odd else f"{len(layer.children)} layers"
+                return (
+                    f"layer '{layer.path}' is a Bidirectional of {inner}, which run cannot compute; "
+                    "use --until to stop before it"
+                )
+        if until is not None and layer.path == until:
+            return None
+    return None

@@ -33,9 +33,14 @@ def make_console(stderr: bool = False) -> Console:
 
 
 def print_renderables(renderables: Iterable[RenderableType]) -> None:
+    """Render everything first, then write it in one go: a failure while rendering
+    leaves stdout empty (the CLI's error contract), never half a report."""
     console = make_console()
-    for r in renderables:
-        console.print(r)
+    with console.capture() as captured:
+        for r in renderables:
+            console.print(r)
+    console.file.write(captured.get())
+    console.file.flush()
 
 
 def warn(message: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 from lstm_inspect import files
 from lstm_inspect.errors import InputError, LstmInspectError
 from lstm_inspect.inputs import InputSpec, load_inputs, load_states, save_npz
+from lstm_inspect.limits import memory_budget
 
 SEQ = InputSpec("x", (None, 5, 3), "float32")
 ANY_SEQ = InputSpec("x", (None, None, 3), "float32")
@@ -146,10 +147,23 @@ def test_text_npy_is_not_numeric(tmp_path):
     assert error(path, [SEQ]) == f"{path}: the array is not numeric (dtype <U1)"
 
 
-def test_npy_over_the_size_cap_refused(tmp_path, monkeypatch):
+def test_npy_over_the_memory_budget_refused(tmp_path):
     path = npy(tmp_path, A)
-    monkeypatch.setattr(files, "MAX_ARRAY_BYTES", 100)
-    assert error(path, [SEQ]) == f"{path}: the file is 248 bytes; input files are limited to 100 bytes"
+    with memory_budget(100):
+        assert error(path, [SEQ]) == (
+            f"{path}: the file is 248 bytes, more than the 100 bytes left of the memory limit (100 bytes); "
+            "raise it with --max-memory"
+        )
+    with memory_budget(250):
+        load_inputs(str(path), [SEQ])
+
+
+def test_npy_budget_is_shared_with_what_was_read_before(tmp_path):
+    path = npy(tmp_path, A)
+    with memory_budget(300) as budget:
+        budget.charge(200, "the model")
+        message = error(path, [SEQ])
+    assert "more than the 100 bytes left of the memory limit (300 bytes)" in message
 
 
 # ------------------------------------------------------------------------------------
@@ -215,11 +229,14 @@ def test_malformed_npz_refused(tmp_path):
     assert error(path, [SEQ]) == f"{path}: not a valid .npz file (File is not a zip file)"
 
 
-def test_npz_member_too_large_refused(tmp_path, monkeypatch):
+def test_npz_member_too_large_refused(tmp_path):
     path = tmp_path / "z.npz"
     np.savez_compressed(path, x=np.zeros((1, 500, 3)))  # a small file holding a 12128-byte member
-    monkeypatch.setattr(files, "MAX_ARRAY_BYTES", 1000)
-    assert error(path, [ANY_SEQ]) == f"{path}: array 'x' is 12128 bytes; arrays are limited to 1000 bytes"
+    with memory_budget(1000):
+        assert error(path, [ANY_SEQ]) == (
+            f"{path}: array 'x' is 12128 bytes, more than the 1000 bytes left of the memory limit (1000 bytes); "
+            "raise it with --max-memory"
+        )
 
 
 # ------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import os
 from typing import Optional
 
 from ..config import ModelSpec, loads_config, parse_model_config
-from ..errors import LstmInspectError, NotAKerasFileError
+from ..errors import CorruptFileError, LstmInspectError, NotAKerasFileError
 from ..model import Model
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -34,6 +34,11 @@ def read_model(path: str, config: Optional[str] = None) -> Model:
             return read_keras_archive(file, spec)
     except LstmInspectError as e:
         raise e.with_file(file) from None
+    except RecursionError:
+        raise CorruptFileError("the file nests its structure too deeply to read; refused", file=file) from None
+    except (OSError, RuntimeError) as e:  # libhdf5 errors surfacing where no reader expected one
+        text = (str(e).splitlines() or [e.__class__.__name__])[0][:120]
+        raise CorruptFileError(f"cannot read this file ({text}); it may be truncated or damaged", file=file) from None
     if not head:
         raise NotAKerasFileError("the file is empty; expected a Keras .h5, .keras or .weights.h5 file", file=file)
     raise NotAKerasFileError(

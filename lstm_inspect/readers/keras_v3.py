@@ -5,9 +5,10 @@ never extracted."""
 from __future__ import annotations
 
 import io
-import json
 import re
 import zipfile
+import zlib
+from lzma import LZMAError
 
 import h5py
 from typing import List, Optional
@@ -17,11 +18,13 @@ from ..config import ModelSpec, loads_config, parse_model_config
 from ..errors import CorruptFileError, NotAKerasFileError, UnsupportedError
 from ..infer import V3Object, infer_v3
 from ..model import Model, StoredArray
-from .hdf5 import attr, member, open_h5, read_dataset
+from ..limits import checked_json, current_budget, human
+from .hdf5 import attr, group, keys, member, open_h5, read_dataset
 
-MAX_MEMBER_BYTES = 8 * 1024**3  #: refuse archive members larger than this (uncompressed)
-MAX_CONFIG_BYTES = 64 * 1024**2
-MAX_RATIO = 1000  #: refuse members that expand more than this (zip bombs)
+MAX_CONFIG_BYTES = 64 * 1024**2  #: config.json and metadata.json
+MAX_RATIO = 100  #: refuse members that expand more than this (zip bombs) ...
+RATIO_FLOOR = 1024**2  #: ... once they expand to more than this
+MAX_GROUPS = 100_000  #: groups visited in a weights file without a config
 
 
 def read_keras_archive(file: str, config: Optional[ModelSpec]) -> Model:
@@ -41,10 +44,8 @@ def read_keras_archive(file: str, config: Optional[ModelSpec]) -> Model:
             )
         metadata = {}
         if "metadata.json" in names:
-            try:
-                metadata = json.loads(_member(zf, "metadata.json", MAX_CONFIG_BYTES, file))
-            except ValueError:
-                raise CorruptFileError("metadata.json in the archive is not JSON", file=file) from None
+            metadata = checked_json(_member(zf, "metadata.json", MAX_CONFIG_BYTES, file), "metadata.json in the archive",
+                                    error=CorruptFileError)
             if not isinstance(metadata, dict):
                 metadata = {}
         user_config = config is not None
@@ -53,26 +54,40 @@ def read_keras_archive(file: str, config: Optional[ModelSpec]) -> Model:
                 raise NotAKerasFileError("zip archive has no config.json; it is not a Keras .keras file", file=file)
             text = _member(zf, "config.json", MAX_CONFIG_BYTES, file).decode("utf-8", "replace")
             config = parse_model_config(loads_config(text, "config.json in the archive"))
-        weights = _member(zf, "model.weights.h5", MAX_MEMBER_BYTES, file)
+        weights = _member(zf, "model.weights.h5", None, file)
     with open_h5(io.BytesIO(weights), file) as f:
         model = read_v3_weights(f, file, config, archive=metadata, user_config=user_config)
     return model
 
 
-def _member(zf: zipfile.ZipFile, name: str, limit: int, file: str) -> bytes:
+def _member(zf: zipfile.ZipFile, name: str, limit: Optional[int], file: str) -> bytes:
+    """One archive member read into memory, after checking its declared size and
+    compression ratio; it is never extracted to disk."""
     info = zf.getinfo(name)
-    if info.file_size > limit:
-        raise UnsupportedError(f"archive member {name} is {info.file_size} bytes, above the limit of {limit}", file=file)
-    if info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 10 * 1024**2:
-        raise UnsupportedError(f"archive member {name} expands {info.file_size // info.compress_size}x; refused as a zip bomb", file=file)
+    size = info.file_size
+    if limit is not None and size > limit:
+        raise UnsupportedError(f"archive member {name} is {human(size)}, above the limit of {human(limit)}; refused", file=file)
+    if size > RATIO_FLOOR and size > MAX_RATIO * max(info.compress_size, 1):
+        raise UnsupportedError(
+            f"archive member {name} expands {size // max(info.compress_size, 1)}x "
+            f"({human(info.compress_size)} to {human(size)}); refused as a zip bomb", file=file
+        )
+    current_budget().charge(size, f"archive member {name}")
     try:
         with zf.open(info) as fh:
-            data = fh.read(limit + 1)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as e:
-        raise CorruptFileError(f"cannot read {name} from the archive ({e})", file=file) from None
-    if len(data) > limit:
-        raise UnsupportedError(f"archive member {name} is larger than its header says; refused", file=file)
+            data = fh.read(size + 1)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, NotImplementedError,
+            RuntimeError, zlib.error, LZMAError) as e:
+        raise CorruptFileError(f"cannot read {name} from the archive ({_first(e)}); it may be truncated or damaged",
+                               file=file) from None
+    if len(data) != size:
+        raise CorruptFileError(f"archive member {name} is not the size its header says; refused", file=file)
     return data
+
+
+def _first(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else e.__class__.__name__
+    return text[:120]
 
 
 def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional[dict], user_config: bool = True) -> Model:
@@ -87,7 +102,7 @@ def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional
 
     def read_vars(path: str) -> Optional[List[StoredArray]]:
         path = re.sub(r"^layers/", root_key + "/", path)
-        g = member(f, path)
+        g = group(f, path)
         if g is None:
             return None
         return _vars(g)
@@ -115,7 +130,7 @@ def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional
             output_layers=spec.output_layers,
             assumed_keras_major=assumed_major,
         )
-    root = _walk(f, "", depth=0)
+    root = _walk(f, "", depth=0, seen=set())
     if root_key == "_layer_checkpoint_dependencies" and root_key in root.children:
         root.children["layers"] = root.children.pop(root_key)
     return Model(
@@ -130,24 +145,34 @@ def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional
 
 
 def _vars(g) -> List[StoredArray]:
-    keys = [k for k in g.keys() if k.isdigit()]
+    names = [k for k in keys(g) if k.isascii() and k.isdigit()]
     arrays = []
-    for k in sorted(keys, key=int):
+    for k in sorted(names, key=int):
         ds = member(g, k)
+        if ds is None:
+            raise CorruptFileError(f"'{g.name}' lists '{k}' but it cannot be opened; the file may be damaged")
         arrays.append(StoredArray(name=f"vars/{k}", h5_path=ds.name, value=read_dataset(ds)))
     return arrays
 
 
-def _walk(g, key: str, depth: int) -> V3Object:
+def _walk(g, key: str, depth: int, seen: set) -> V3Object:
     if depth > 64:
         raise CorruptFileError("weights file nests groups more than 64 deep")
-    vars_group = member(g, "vars")
+    # Hard links can make one group appear under many names (and a handful of groups
+    # into exponentially many paths): each group is visited once.
+    address = _created(g)
+    if address and address in seen:
+        raise CorruptFileError(f"group '{g.name}' is linked into the file more than once; refused")
+    seen.add(address)
+    if len(seen) > MAX_GROUPS:
+        raise UnsupportedError(f"the weights file has more than {MAX_GROUPS} groups; refused")
+    vars_group = group(g, "vars")
     name = attr(vars_group, "name") if vars_group is not None else None
     obj = V3Object(key=key, name=name if isinstance(name, str) else None)
     if vars_group is not None:
         obj.arrays = _vars(vars_group)
     nodes = []
-    for child in g.keys():
+    for child in keys(g):
         if child == "vars":
             continue
         node = member(g, child)
@@ -156,7 +181,7 @@ def _walk(g, key: str, depth: int) -> V3Object:
     # h5py lists names alphabetically; Keras wrote the layers in model order, so the
     # order their object headers were allocated in is the model's layer order.
     for _, child, node in sorted(nodes, key=lambda t: t[0]):
-        obj.children[child] = _walk(node, child, depth + 1)
+        obj.children[child] = _walk(node, child, depth + 1, seen)
     return obj
 
 
