@@ -139,7 +139,10 @@ class _Executor:
                     continue
                 args, kwargs, inputs = self._resolve_node(node, produced)
                 if is_op(layer):
-                    outs, out_masks = [_run_op(layer, args)], [None]
+                    try:
+                        outs, out_masks = [_run_op(layer, args)], [None]
+                    except (ValueError, IndexError, TypeError, KeyError) as e:
+                        raise ConfigError(f"op '{layer.path}' ({layer.class_name}) cannot be computed ({str(e)[:100]})") from None
                 else:
                     in_masks = [produced[r][1] for r in inputs]
                     if "mask" in kwargs:  # Keras 3 passes masks explicitly (null means none)
