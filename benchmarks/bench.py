@@ -104,51 +104,67 @@ def cpu_busy_fraction(interval: float = 1.0) -> float:
 
 
 class ForeignLoad:
-    """CPU used by processes outside this benchmark's process tree, in cores on average
-    between start() and stop() (from /proc/<pid>/stat; -1 where /proc is unreadable)."""
+    """CPU used by everything outside this benchmark's process tree, in cores on average
+    between start() and stop(): the system's busy time (/proc/stat) minus the time of this
+    process and its descendants (/proc/<pid>/stat, reaped children included), so that
+    short-lived processes of others count too. -1 where /proc is unreadable."""
 
     def __init__(self):
         self.t0 = self.snap = None
 
     @staticmethod
-    def _ticks():
-        out = {}
-        try:
-            names = [n for n in os.listdir("/proc") if n.isdigit()]
-        except OSError:
-            return None
-        for name in names:
+    def _system_busy():
+        with open("/proc/stat") as fh:
+            v = [int(x) for x in fh.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal ...: busy = user+nice+system+irq+softirq
+        return v[0] + v[1] + v[2] + v[5] + v[6], (v[7] if len(v) > 7 else 0)
+
+    @staticmethod
+    def _tree_ticks():
+        procs = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
             try:
                 with open(f"/proc/{name}/stat") as fh:
                     rest = fh.read().rsplit(")", 1)[1].split()
             except (OSError, IndexError):
                 continue
-            out[int(name)] = (int(rest[1]), int(rest[11]) + int(rest[12]))  # ppid, utime + stime
-        return out
-
-    @staticmethod
-    def _mine(ticks):
+            # ppid; utime + stime + cutime + cstime (time of reaped children included)
+            procs[int(name)] = (int(rest[1]), sum(int(x) for x in rest[11:15]))
         children = {}
-        for pid, (ppid, _) in ticks.items():
+        for pid, (ppid, _) in procs.items():
             children.setdefault(ppid, []).append(pid)
-        mine, todo = set(), [os.getpid()]
+        total, todo = 0, [os.getpid()]
         while todo:
             pid = todo.pop()
-            mine.add(pid)
+            total += procs.get(pid, (0, 0))[1]
             todo.extend(children.get(pid, []))
-        return mine
+        return total
+
+    def _sample(self):
+        busy, steal = self._system_busy()
+        return busy, steal, self._tree_ticks(), time.perf_counter()
 
     def start(self):
-        self.snap, self.t0 = self._ticks(), time.perf_counter()
+        try:
+            self.snap = self._sample()
+        except OSError:
+            self.snap = None
         return self
 
     def stop(self) -> float:
-        end, elapsed = self._ticks(), time.perf_counter() - self.t0
-        if self.snap is None or end is None:
+        if self.snap is None:
             return -1.0
-        mine = self._mine(end) | self._mine(self.snap)
-        used = sum(t - self.snap.get(pid, (0, 0))[1] for pid, (_, t) in end.items() if pid not in mine and pid in self.snap)
-        return used / os.sysconf("SC_CLK_TCK") / max(elapsed, 1e-9)
+        try:
+            end = self._sample()
+        except OSError:
+            return -1.0
+        hz = os.sysconf("SC_CLK_TCK")
+        elapsed = max(end[3] - self.snap[3], 1e-9)
+        others = (end[0] - self.snap[0]) - (end[2] - self.snap[2])
+        self.steal = (end[1] - self.snap[1]) / hz / elapsed
+        return max(0.0, others / hz / elapsed)
 
 
 def wait_until_idle(limit_s: float, threshold: float = 0.15) -> float:
@@ -792,17 +808,39 @@ def bench_forward(args, workers: dict, paths: dict, results: dict) -> None:
 # 3. streaming memory
 
 
+# A tiny launcher forks the command and reads resource.getrusage(RUSAGE_CHILDREN) after it
+# exits. Linux carries the RSS of the process that forks (at fork time) into the child's
+# ru_maxrss, so forking from this benchmark's own (large) process would inflate every
+# number; the launcher is a bare interpreter (-I -S) of a few MB.
+_LAUNCHER = """
+import json, os, resource, sys, time
+out, cmd = sys.argv[1], sys.argv[2:]
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.execvp(cmd[0], cmd)
+_, status = os.waitpid(pid, 0)
+wall = time.perf_counter() - t0
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+with open(out, "w") as fh:
+    json.dump({"maxrss_kb": usage.ru_maxrss, "wall": wall, "rc": os.waitstatus_to_exitcode(status),
+               "launcher_kb": self_kb}, fh)
+"""
+
+
 def peak_rss(cmd, cwd, stdout_path=os.devnull):
-    """Run ``cmd``; return (peak RSS in MB of that child, wall seconds, return code, stderr tail)."""
-    with open(stdout_path, "wb") as out, tempfile.TemporaryFile() as err:
-        t0 = time.perf_counter()
-        p = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd)
-        _, status, usage = os.wait4(p.pid, 0)
-        elapsed = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
+    """Run ``cmd`` (stdout to ``stdout_path``); return (peak RSS in MB, wall seconds, return
+    code, stderr tail). ru_maxrss is in KiB on Linux."""
+    with open(stdout_path, "wb") as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile(suffix=".json") as res:
+        subprocess.run([sys.executable, "-I", "-S", "-c", _LAUNCHER, res.name] + list(cmd),
+                       stdout=out, stderr=err, cwd=cwd, check=True)
         err.seek(0)
         tail = err.read().decode(errors="replace")[-400:]
-    return usage.ru_maxrss / 1024.0, elapsed, p.returncode, tail  # ru_maxrss is in KiB on Linux
+        with open(res.name) as fh:
+            r = json.load(fh)
+    return r["maxrss_kb"] / 1024.0, r["wall"], r["rc"], tail
 
 
 def bench_memory(args, paths: dict, directory: str, results: dict) -> None:
@@ -908,6 +946,7 @@ def profile_forward(li, paths, steps, features, threads) -> dict:
         floors["np.tanh(a)  (B x 256)"] = _per_call(lambda: np.tanh(a))
         floors["np.tanh(z) on B x 1024"] = _per_call(lambda: np.tanh(out))
         floors["sigmoid(a) as cells.py (0.5*(1+tanh(0.5a)))"] = _per_call(lambda: 0.5 * (1.0 + np.tanh(0.5 * a)))
+        floors["np.exp(z) on B x 1024"] = _per_call(lambda: np.exp(out))
         floors["slice z[:, 0:256]"] = _per_call(lambda: out[:, 0:UNITS])
         report["floors"][f"b{batch}"] = floors
 
@@ -915,20 +954,20 @@ def profile_forward(li, paths, steps, features, threads) -> dict:
     for batch in (1, 32):
         x = make_input(batch, steps, features)
         ref = li.run_model(model, [x])
-        for blas_threads in sorted({1, threads}):
-            set_blas_threads(blas_threads)
-            t = min(_timed(lambda: _prototype_stack(views, x)) for _ in range(3))
-            report["prototype"][f"b{batch} {blas_threads} BLAS thread(s)"] = t
-        set_blas_threads(threads)
         t_li = min(_timed(lambda: li.run_model(model, [x])) for _ in range(3))
-        traces = _prototype_stack(views, x)
-        diff = 0.0
-        for lt, (gates, cell_, hidden) in zip(ref.traces, traces):
-            for g, arr in gates.items():
-                diff = max(diff, float(abs(arr - lt.trace.gates[g]).max()))
-            diff = max(diff, float(abs(cell_ - lt.trace.cell).max()), float(abs(hidden - lt.trace.hidden).max()))
-        report["prototype"][f"b{batch} run_model"] = t_li
-        report["prototype"][f"b{batch} max_abs_diff_vs_run_model"] = diff
+        report["prototype"][f"b{batch}: run_model (as is)"] = t_li
+        for sigmoid in ("tanh", "exp"):
+            for blas_threads in sorted({1, threads}):
+                set_blas_threads(blas_threads)
+                t = min(_timed(lambda: _prototype_stack(views, x, sigmoid)) for _ in range(3))
+                report["prototype"][f"b{batch}: prototype, sigmoid via {sigmoid}, {blas_threads} BLAS thread(s)"] = t
+            set_blas_threads(threads)
+            diff = 0.0
+            for lt, (gates, cell_, hidden) in zip(ref.traces, _prototype_stack(views, x, sigmoid)):
+                for g, arr in gates.items():
+                    diff = max(diff, float(abs(arr - lt.trace.gates[g]).max()))
+                diff = max(diff, float(abs(cell_ - lt.trace.cell).max()), float(abs(hidden - lt.trace.hidden).max()))
+            report["prototype"][f"b{batch}: prototype, sigmoid via {sigmoid}: max |trace - run_model trace|"] = diff
     return report
 
 
@@ -1025,10 +1064,14 @@ def _lstm_line_timing(view, x, activation):
     return per, out, pc() - t_start
 
 
-def _prototype_stack(views, x):
+def _prototype_stack(views, x, sigmoid="tanh"):
     """Stacked LSTMs with a leaner step: ~14 numpy calls per step writing straight into
     time-major trace buffers, instead of ~35 calls and ~20 temporaries."""
     import numpy as np
+
+    via_exp = sigmoid == "exp"
+    errstate = np.errstate(over="ignore")  # exp(-z) overflows to inf for z < -88: sigmoid 0, as it should
+    errstate.__enter__()
 
     out = []
     inp = x
@@ -1054,10 +1097,16 @@ def _prototype_stack(views, x):
             z += xp[s]
             cand = z[:, 2 * u:3 * u]
             np.tanh(cand, out=tmp)
-            z *= 0.5
-            np.tanh(z, out=z)
-            z *= 0.5
-            z += 0.5
+            if via_exp:  # sigmoid = 1 / (1 + exp(-z)): float32 exp is SIMD in numpy, tanh is not
+                np.negative(z, out=z)
+                np.exp(z, out=z)
+                z += 1.0
+                np.reciprocal(z, out=z)
+            else:  # sigmoid = 0.5 * tanh(0.5 z) + 0.5, as cells.py computes it
+                z *= 0.5
+                np.tanh(z, out=z)
+                z *= 0.5
+                z += 0.5
             cand[...] = tmp
             cs = cell[s]
             np.multiply(z[:, u:2 * u], c, out=cs)
@@ -1073,12 +1122,13 @@ def _prototype_stack(views, x):
         hid_b = np.ascontiguousarray(hid.transpose(1, 0, 2))
         out.append((gates, cell_b, hid_b))
         inp = hid_b
+    errstate.__exit__(None, None, None)
     return out
 
 
 def print_profile(report: dict) -> None:
     print("\n## Profile of the lstm-inspect forward pass")
-    print(f"\nBLAS threads {report['threads']}.")
+    print(f"\nBLAS threads {report['threads']}; other processes used {report.get('foreign_cores', -1):.2f} cores meanwhile.")
     for key, value in report["cprofile"].items():
         print(f"\ncProfile, {key} (wall under the profiler {value['wall_s_under_profiler']:.3f} s), top by tottime:")
         print("```")
@@ -1131,8 +1181,9 @@ def fmt_s(s: float) -> str:
     return f"{s * 1e3:.0f} ms" if s < 10 else f"{s:.1f} s"
 
 
-def print_report(results: dict, args) -> None:
+def print_report(results: dict) -> None:
     m = results["machine"]
+    args = argparse.Namespace(**results["args"])
     print("\n## Machine")
     print(f"\n- CPU: {m['cpu']}, {m['cores']} cores ({m.get('cores_usable')} usable)"
           f"{', virtual machine' if m.get('hypervisor') else ''}, {m.get('ram_gb', '?')} GB RAM; {m['os']}")
@@ -1210,6 +1261,13 @@ def print_report(results: dict, args) -> None:
 # =====================================================================================
 
 
+def checkpoint(args, results) -> None:
+    """Write what is measured so far to --json-out (a long run may be interrupted)."""
+    if args.json_out:
+        with open(args.json_out, "w") as fh:
+            json.dump(results, fh, indent=1, default=str)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="short run: 2 repetitions, shorter memory runs, no eager Keras call")
@@ -1222,6 +1280,7 @@ def main(argv=None) -> int:
                         help="wait up to this long for other processes to stop using the CPU")
     parser.add_argument("--retries", type=int, default=2,
                         help="with --wait-idle: measure again (this many times at most) when other processes used the CPU")
+    parser.add_argument("--report", metavar="FILE", help="print the tables from a --json-out file and exit")
     parser.add_argument("--json-out", metavar="FILE", help="also write every raw timing to this JSON file")
     args = parser.parse_args(argv)
     args.reps = args.reps or (2 if args.quick else 7)
@@ -1233,8 +1292,17 @@ def main(argv=None) -> int:
     if args.profile:
         parts.add("profile")
 
+    if args.report:
+        with open(args.report) as fh:
+            results = json.load(fh)
+        print_report(results)
+        if "profile" in results:
+            print_profile(results["profile"])
+        return 0
+
     configure_env(args.threads)
-    results = {"machine": machine_info(), "rows": [], "skipped": [], "workers": {}}
+    results = {"machine": machine_info(), "rows": [], "skipped": [], "workers": {},
+               "args": {k: getattr(args, k) for k in ("threads", "reps", "warmups", "startup_reps", "quick")}}
     results["busy_before"] = wait_until_idle(args.wait_idle) if args.wait_idle else cpu_busy_fraction()
 
     workers = {}
@@ -1270,17 +1338,21 @@ def main(argv=None) -> int:
                 except RuntimeError as e:
                     results["skipped"].append(f"Keras 3 re-save of the seed model: {str(e).strip().splitlines()[-1]}")
             bench_startup(args, env_ok, results, seed_copy)
+        checkpoint(args, results)
         if "forward" in parts:
             bench_forward(args, workers, paths, results)
         for name in ("keras", "torch"):  # free their memory and threads before the rest
             if name in workers:
                 workers.pop(name).close()
+        checkpoint(args, results)
         if "memory" in parts:
             bench_memory(args, paths, directory, results)
+        checkpoint(args, results)
         if "profile" in parts:
             log("profile ...")
-            results["profile"], _, _ = undisturbed(
-                args, "profile", lambda: workers["lstm_inspect"].call("profile", paths=paths, steps=STEPS, features=FEATURES))
+            foreign = ForeignLoad().start()  # diagnostic: measured once, the load is reported
+            results["profile"] = workers["lstm_inspect"].call("profile", paths=paths, steps=STEPS, features=FEATURES)
+            results["profile"]["foreign_cores"] = foreign.stop()
     finally:
         for w in workers.values():
             w.close()
@@ -1288,12 +1360,10 @@ def main(argv=None) -> int:
     results["busy_after"] = cpu_busy_fraction(0.5)
     results["loadavg_end"] = tuple(round(v, 2) for v in os.getloadavg())
 
-    print_report(results, args)
+    print_report(results)
     if "profile" in results:
         print_profile(results["profile"])
-    if args.json_out:
-        with open(args.json_out, "w") as fh:
-            json.dump(results, fh, indent=1, default=str)
+    checkpoint(args, results)
     return 0
 
 
