@@ -926,6 +926,22 @@ def profile_forward(li, paths, steps, features, threads) -> dict:
             "us_per_step": {k: v / n * 1e6 for k, v in acc.items()},
         }
 
+    # allocation cost: run_model allocates the input projection and the traces afresh on every
+    # call (page faults, zeroing, huge-page compaction show up as system time)
+    import resource
+
+    report["allocation"] = {}
+    for batch in (1, 32):
+        x = make_input(batch, steps, features)
+        rows = []
+        for _ in range(5):
+            r0, t0, c0 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter(), time.process_time()
+            li.run_model(model, [x])
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            rows.append({"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                         "sys_s": r1.ru_stime - r0.ru_stime, "minor_faults": r1.ru_minflt - r0.ru_minflt})
+        report["allocation"][f"b{batch}"] = rows
+
     # floors
     rng = np.random.default_rng(0)
     U = views[1].canonical()["recurrent_kernel"].astype(np.float32)
@@ -1148,6 +1164,9 @@ def print_profile(report: dict) -> None:
         print("|---|---:|")
         for k, us in value.items():
             print(f"| {k} | {us:.2f} |")
+    for key, rows in report.get("allocation", {}).items():
+        print(f"\nrun_model 2xLSTM {key}, five calls: wall / CPU / system seconds, minor page faults: "
+              + "; ".join(f"{r['wall_s']:.2f} / {r['cpu_s']:.2f} / {r['sys_s']:.2f}, {r['minor_faults']}" for r in rows))
     print("\nPrototype step loop (benchmarks/bench.py `_prototype_stack`, 2xLSTM, traces kept):")
     print("\n| case | seconds |")
     print("|---|---:|")
@@ -1245,7 +1264,8 @@ def print_report(results: dict) -> None:
         if any(v > 0.1 for _, v in loads):
             print("WARNING: other processes used more than 0.1 core during some measurements; those timings are unreliable.")
     for f in results.get("forward", []):
-        print(f"\nForward {f['label']}: medians " + ", ".join(f"{k} {fmt_s(v)}" for k, v in f["medians"].items())
+        print(f"\nForward {f['label']}: median (min–max) " + ", ".join(
+            f"{k} {fmt_s(v)} ({fmt_s(min(f['times'][k]))}–{fmt_s(max(f['times'][k]))})" for k, v in f["medians"].items())
               + (f"; dropped after repetition 1 (too slow to win): {', '.join(f['dropped'])}" if f["dropped"] else ""))
         print("  max |output - lstm-inspect output|: "
               + ", ".join(f"{k} {v:.2e}" for k, v in f["max_abs_diff_vs_lstm_inspect"].items()))
@@ -1286,7 +1306,7 @@ def main(argv=None) -> int:
     args.reps = args.reps or (2 if args.quick else 7)
     args.warmups = 1 if args.quick else 2
     args.startup_reps = 3 if args.quick else 7
-    args.pause = 0.05
+    args.pause = 0.3  # lets the previous library's spinning worker threads go to sleep
     args.memory_steps = [1_000, 10_000] if args.quick else [10_000, 100_000]
     parts = set(args.only or ["startup", "forward", "memory"])
     if args.profile:
