@@ -972,18 +972,18 @@ def profile_forward(li, paths, steps, features, threads) -> dict:
         ref = li.run_model(model, [x])
         t_li = min(_timed(lambda: li.run_model(model, [x])) for _ in range(3))
         report["prototype"][f"b{batch}: run_model (as is)"] = t_li
-        for sigmoid in ("tanh", "exp"):
+        for mode in PROTOTYPES:
             for blas_threads in sorted({1, threads}):
                 set_blas_threads(blas_threads)
-                t = min(_timed(lambda: _prototype_stack(views, x, sigmoid)) for _ in range(3))
-                report["prototype"][f"b{batch}: prototype, sigmoid via {sigmoid}, {blas_threads} BLAS thread(s)"] = t
+                t = min(_timed(lambda: _prototype_stack(views, x, mode)) for _ in range(3))
+                report["prototype"][f"b{batch}: prototype '{mode}', {blas_threads} BLAS thread(s)"] = t
             set_blas_threads(threads)
             diff = 0.0
-            for lt, (gates, cell_, hidden) in zip(ref.traces, _prototype_stack(views, x, sigmoid)):
+            for lt, (gates, cell_, hidden) in zip(ref.traces, _prototype_stack(views, x, mode)):
                 for g, arr in gates.items():
                     diff = max(diff, float(abs(arr - lt.trace.gates[g]).max()))
                 diff = max(diff, float(abs(cell_ - lt.trace.cell).max()), float(abs(hidden - lt.trace.hidden).max()))
-            report["prototype"][f"b{batch}: prototype, sigmoid via {sigmoid}: max |trace - run_model trace|"] = diff
+            report["prototype"][f"b{batch}: prototype '{mode}': max |trace - run_model trace|"] = diff
     return report
 
 
@@ -1080,15 +1080,24 @@ def _lstm_line_timing(view, x, activation):
     return per, out, pc() - t_start
 
 
-def _prototype_stack(views, x, sigmoid="tanh"):
-    """Stacked LSTMs with a leaner step: ~14 numpy calls per step writing straight into
-    time-major trace buffers, instead of ~35 calls and ~20 temporaries."""
+PROTOTYPES = {
+    "tanh": "time-major trace buffers written in place (out=), ~14 numpy calls per step, sigmoid as cells.py "
+            "(0.5*tanh(0.5z)+0.5), traces copied back to (batch, steps, units)",
+    "exp": "the same with sigmoid = 1/(1+exp(-z))",
+    "fused": "one exp pass over all four gates (tanh(x) = 2*sigmoid(2x) - 1 for the candidate), input "
+             "projection in chunks of 64 steps into a reused buffer, traces returned as (batch, steps, units) "
+             "views of the time-major buffers (no copy)",
+}
+
+
+def _prototype_stack(views, x, mode="tanh", chunk=64):
+    """Stacked LSTMs with a leaner step than cells.py (see PROTOTYPES): fewer numpy calls,
+    no per-step temporaries, contiguous per-step trace writes. Returns per layer
+    (gates dict, cell, hidden), each (batch, steps, units)."""
     import numpy as np
 
-    via_exp = sigmoid == "exp"
     errstate = np.errstate(over="ignore")  # exp(-z) overflows to inf for z < -88: sigmoid 0, as it should
     errstate.__enter__()
-
     out = []
     inp = x
     for view in views:
@@ -1098,9 +1107,12 @@ def _prototype_stack(views, x, sigmoid="tanh"):
         bias = np.asarray(w["bias"], np.float32)
         batch, steps = inp.shape[0], inp.shape[1]
         u = view.units
-        x_tm = np.ascontiguousarray(inp.transpose(1, 0, 2))  # (steps, batch, features)
-        xp = x_tm @ kernel
-        xp += bias
+        x_tm = inp.transpose(1, 0, 2)  # (steps, batch, features)
+        if mode == "fused":
+            xp = np.empty((min(chunk, steps), batch, 4 * u), np.float32)
+        else:
+            xp = np.ascontiguousarray(x_tm) @ kernel
+            xp += bias
         act = np.empty((steps, batch, 4 * u), np.float32)  # i, f, c_hat, o after activation
         cell = np.empty((steps, batch, u), np.float32)
         hid = np.empty((steps, batch, u), np.float32)
@@ -1110,20 +1122,36 @@ def _prototype_stack(views, x, sigmoid="tanh"):
         for s in range(steps):
             z = act[s]
             np.matmul(h, U, out=z)
-            z += xp[s]
-            cand = z[:, 2 * u:3 * u]
-            np.tanh(cand, out=tmp)
-            if via_exp:  # sigmoid = 1 / (1 + exp(-z)): float32 exp is SIMD in numpy, tanh is not
+            if mode == "fused":
+                k = s % chunk
+                if k == 0:
+                    n = min(chunk, steps - s)
+                    np.matmul(x_tm[s:s + n], kernel, out=xp[:n])
+                    xp[:n] += bias
+                z += xp[k]
+                cand = z[:, 2 * u:3 * u]
+                cand *= 2.0
                 np.negative(z, out=z)
                 np.exp(z, out=z)
                 z += 1.0
                 np.reciprocal(z, out=z)
-            else:  # sigmoid = 0.5 * tanh(0.5 z) + 0.5, as cells.py computes it
-                z *= 0.5
-                np.tanh(z, out=z)
-                z *= 0.5
-                z += 0.5
-            cand[...] = tmp
+                cand *= 2.0
+                cand -= 1.0
+            else:
+                z += xp[s]
+                cand = z[:, 2 * u:3 * u]
+                np.tanh(cand, out=tmp)
+                if mode == "exp":
+                    np.negative(z, out=z)
+                    np.exp(z, out=z)
+                    z += 1.0
+                    np.reciprocal(z, out=z)
+                else:
+                    z *= 0.5
+                    np.tanh(z, out=z)
+                    z *= 0.5
+                    z += 0.5
+                cand[...] = tmp
             cs = cell[s]
             np.multiply(z[:, u:2 * u], c, out=cs)
             np.multiply(z[:, :u], cand, out=tmp)
@@ -1132,12 +1160,11 @@ def _prototype_stack(views, x, sigmoid="tanh"):
             np.tanh(cs, out=hs)
             hs *= z[:, 3 * u:]
             h, c = hs, cs
-        # back to the API's (batch, steps, units) layout
-        gates = {g: np.ascontiguousarray(act[:, :, k * u:(k + 1) * u].transpose(1, 0, 2)) for k, g in enumerate("ifco")}
-        cell_b = np.ascontiguousarray(cell.transpose(1, 0, 2))
-        hid_b = np.ascontiguousarray(hid.transpose(1, 0, 2))
-        out.append((gates, cell_b, hid_b))
-        inp = hid_b
+        # the API's (batch, steps, units) layout
+        keep = (lambda a: a.transpose(1, 0, 2)) if mode == "fused" else (lambda a: np.ascontiguousarray(a.transpose(1, 0, 2)))
+        gates = {g: keep(act[:, :, k * u:(k + 1) * u]) for k, g in enumerate("ifco")}
+        out.append((gates, keep(cell), keep(hid)))
+        inp = keep(hid)
     errstate.__exit__(None, None, None)
     return out
 
@@ -1167,7 +1194,9 @@ def print_profile(report: dict) -> None:
     for key, rows in report.get("allocation", {}).items():
         print(f"\nrun_model 2xLSTM {key}, five calls: wall / CPU / system seconds, minor page faults: "
               + "; ".join(f"{r['wall_s']:.2f} / {r['cpu_s']:.2f} / {r['sys_s']:.2f}, {r['minor_faults']}" for r in rows))
-    print("\nPrototype step loop (benchmarks/bench.py `_prototype_stack`, 2xLSTM, traces kept):")
+    print("\nPrototype step loops (benchmarks/bench.py `_prototype_stack`, 2xLSTM, every trace kept; best of 3):\n")
+    for mode, text in PROTOTYPES.items():
+        print(f"- '{mode}': {text}")
     print("\n| case | seconds |")
     print("|---|---:|")
     for k, v in report["prototype"].items():
