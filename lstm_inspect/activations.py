@@ -7,21 +7,67 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
 from .errors import UnsupportedError
 
-Activation = Callable[[np.ndarray], np.ndarray]
+#: ``f(x, out=None)``: like a ufunc, writes into ``out`` when given (the step loops reuse buffers).
+Activation = Callable[..., np.ndarray]
 
 _SELU_ALPHA = 1.6732632423543772
 _SELU_SCALE = 1.0507009873554805
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    # 0.5 * (1 + tanh(x/2)) is sigmoid without overflow, and cheap.
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
+def sigmoid(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    """1 / (1 + exp(-x)). numpy's float32 ``exp`` is vectorised and its ``tanh`` is not, so
+    this is about twice as fast as 0.5 * (1 + tanh(x/2)). Where exp(-x) overflows (x < -88)
+    the result is exactly 0, as it should be; callers silence the overflow warning."""
+    out = np.negative(x, out=out)
+    np.exp(out, out=out)
+    out += 1
+    return np.reciprocal(out, out=out)
+
+
+def _tanh(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    return np.tanh(x, out=out)
+
+
+def _relu(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    return np.maximum(x, 0, out=out)
+
+
+def _linear(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    if out is None:
+        return x
+    out[...] = x
+    return out
+
+
+def _hard_sigmoid_keras2(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    out = np.multiply(x, 0.2, out=out)  # clip(0.2x + 0.5, 0, 1)
+    out += 0.5
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _hard_sigmoid_keras3(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+    out = np.divide(x, 6.0, out=out)  # clip(x/6 + 0.5, 0, 1)
+    out += 0.5
+    return np.clip(out, 0.0, 1.0, out=out)
+
+
+def _into(f: Callable[[np.ndarray], np.ndarray]) -> Activation:
+    """An activation that computes a new array, given the ``out=`` convention."""
+
+    def g(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        y = f(x)
+        if out is None:
+            return y
+        out[...] = y
+        return out
+
+    return g
 
 
 def _elu(x: np.ndarray) -> np.ndarray:
@@ -39,28 +85,26 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 _ACTIVATIONS: Dict[str, Activation] = {
-    "tanh": np.tanh,
+    "tanh": _tanh,
     "sigmoid": sigmoid,
-    "relu": lambda x: np.maximum(x, 0),
-    "linear": lambda x: x,
-    "softsign": lambda x: x / (1 + np.abs(x)),
-    "softplus": lambda x: np.logaddexp(x, 0).astype(x.dtype),
-    "elu": _elu,
-    "selu": lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0))),
-    "swish": lambda x: x * sigmoid(x),
-    "silu": lambda x: x * sigmoid(x),
-    "gelu": _gelu,
-    "exponential": np.exp,
-    "softmax": _softmax,
+    "relu": _relu,
+    "linear": _linear,
+    "softsign": _into(lambda x: x / (1 + np.abs(x))),
+    "softplus": _into(lambda x: np.logaddexp(x, 0).astype(x.dtype)),
+    "elu": _into(_elu),
+    "selu": _into(lambda x: _SELU_SCALE * np.where(x > 0, x, _SELU_ALPHA * np.expm1(np.minimum(x, 0)))),
+    "swish": _into(lambda x: x * sigmoid(x)),
+    "silu": _into(lambda x: x * sigmoid(x)),
+    "gelu": _into(_gelu),
+    "exponential": _into(np.exp),
+    "softmax": _into(_softmax),
 }
 
 
 def activation(name: str, hard_sigmoid: str = "keras2") -> Activation:
-    """The numpy function for an activation name."""
+    """The numpy function for an activation name: ``f(x)`` or ``f(x, out=buffer)``."""
     if name == "hard_sigmoid":
-        if hard_sigmoid == "keras3":
-            return lambda x: np.clip(x / 6.0 + 0.5, 0.0, 1.0)
-        return lambda x: np.clip(0.2 * x + 0.5, 0.0, 1.0)
+        return _hard_sigmoid_keras3 if hard_sigmoid == "keras3" else _hard_sigmoid_keras2
     try:
         return _ACTIVATIONS[name]
     except KeyError:

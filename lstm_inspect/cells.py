@@ -1,7 +1,7 @@
 """Recurrent layers run forward in numpy, keeping every gate at every step.
 
 The equations follow Keras (keras-formats.md section 4): one matrix product gives the
-input projections of all timesteps, then each step adds the recurrent product. Masked
+input projections of many timesteps at once, then each step adds the recurrent product. Masked
 steps carry state and output forward, as Keras's ``rnn`` loop does.
 """
 
@@ -13,7 +13,7 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from .activations import activation
-from .gates import GRU_GATES, LSTM_GATES
+from .gates import gate_columns, gate_order, n_blocks
 from .recurrent import RecurrentLayer
 
 
@@ -28,6 +28,11 @@ class Trace:
     output: Optional[np.ndarray] = None  #: what the layer returns (sequence or last step)
     states: Dict[str, np.ndarray] = field(default_factory=dict)  #: final h (and c)
     initial_states: Dict[str, np.ndarray] = field(default_factory=dict)  #: h (and c) before the first step
+    last_output: Optional[np.ndarray] = None  #: the output of the last step (differs from h when masked)
+
+
+#: Input projections are computed this many steps at a time, into one reused buffer.
+PROJECTION_CHUNK = 128
 
 
 def run_recurrent(
@@ -38,12 +43,18 @@ def run_recurrent(
     initial_state: Optional[Sequence[np.ndarray]] = None,
     zero_output_for_mask: bool = False,
     progress: Optional[Callable[[str, int, int], None]] = None,
+    initial_output: Optional[np.ndarray] = None,
 ) -> Trace:
     """Run one recurrent layer over ``x`` of shape (batch, time, features).
 
     ``initial_state`` is ``[h]`` or ``[h, c]`` (zeros when None). With
-    ``zero_output_for_mask`` masked steps output zeros instead of the previous output.
+    ``zero_output_for_mask`` masked steps output zeros instead of the previous output;
+    ``initial_output`` is that previous output before the first step (zeros when None;
+    a run continued from an earlier chunk passes the earlier chunk's last output).
     ``progress(path, steps_done, steps_total)`` is called now and then on long runs.
+
+    Every step writes into preallocated time-major buffers (step, batch, units); the
+    trace's arrays are (batch, steps, units) views of them.
     """
     if view.kind == "conv_lstm":
         from .errors import UnsupportedError
@@ -52,21 +63,27 @@ def run_recurrent(
     x = np.asarray(x, dtype=np.float32)
     batch, time = x.shape[0], x.shape[1]
     w = {k: (None if v is None else np.asarray(v, dtype=np.float32)) for k, v in view.canonical().items()}
-    act = activation(view.activation, hard_sigmoid)
-    rec_act = activation(view.recurrent_activation, hard_sigmoid) if view.recurrent_activation else None
-    order = np.arange(time)[::-1] if view.go_backwards else np.arange(time)
+    step = _STEPS[view.kind]
+    names = gate_order(view.kind)
     u = view.units
+    width = n_blocks(view.kind) * u
+    W, U, bias = w["kernel"], w["recurrent_kernel"], w["bias"]
+    input_bias, recurrent_bias = bias, None
+    if bias is not None and bias.ndim == 2:  # GRU reset_after: (input bias, recurrent bias)
+        input_bias, recurrent_bias = bias[0], bias[1]
 
-    x_proj = x[:, order] @ w["kernel"]  # (batch, steps, G*u): all input projections at once
-    bias = w["bias"]
-    if bias is not None:
-        x_proj += bias[0] if bias.ndim == 2 else bias
-    mask_steps = None if mask is None else np.asarray(mask, dtype=bool)[:, order]
+    # Time-major views in processing order: no copies (reversed for go_backwards).
+    x_steps = x.transpose(1, 0, 2)
+    if view.go_backwards:
+        x_steps = x_steps[::-1]
+    order = np.arange(time)[::-1] if view.go_backwards else np.arange(time)
+    mask_steps = None
+    if mask is not None:
+        mask_steps = np.asarray(mask, dtype=bool).T[order][:, :, None]  # (steps, batch, 1)
 
-    names = {"lstm": LSTM_GATES, "gru": GRU_GATES}.get(view.kind, ())
-    gates = {g: np.empty((batch, time, u), np.float32) for g in names}
-    hidden = np.empty((batch, time, u), np.float32)
-    cell = np.empty((batch, time, u), np.float32) if view.kind == "lstm" else None
+    gates = np.empty((time, batch, width), np.float32) if names else None
+    hidden = np.empty((time, batch, u), np.float32)
+    cell = np.empty((time, batch, u), np.float32) if view.kind == "lstm" else None
     h_tm1 = np.zeros((batch, u), np.float32)
     c_tm1 = np.zeros((batch, u), np.float32)
     if initial_state is not None:
@@ -75,57 +92,120 @@ def run_recurrent(
             c_tm1 = np.broadcast_to(np.asarray(initial_state[1], np.float32), (batch, u)).copy()
     initial = {"h": h_tm1, "c": c_tm1} if view.kind == "lstm" else {"h": h_tm1}
     out_tm1 = np.zeros((batch, u), np.float32)
-    zeros = np.zeros((batch, u), np.float32)
-    U = w["recurrent_kernel"]
+    if initial_output is not None:
+        out_tm1 = np.broadcast_to(np.asarray(initial_output, np.float32), (batch, u)).copy()
+    cell_args = _CellArgs(act=activation(view.activation, hard_sigmoid),
+                          rec_act=activation(view.recurrent_activation, hard_sigmoid) if names else None,
+                          U=U, recurrent_bias=recurrent_bias, units=u, reset_after=view.reset_after,
+                          scratch=np.empty((batch, width), np.float32))
+    x_proj = np.empty((min(PROJECTION_CHUNK, time), batch, width), np.float32)
 
-    for s in range(time):
-        x_t = x_proj[:, s]
-        if view.kind == "lstm":
-            z = x_t + h_tm1 @ U
-            i = rec_act(z[:, 0:u])
-            f = rec_act(z[:, u : 2 * u])
-            c_hat = act(z[:, 2 * u : 3 * u])
-            o = rec_act(z[:, 3 * u :])
-            c = f * c_tm1 + i * c_hat
-            h = o * act(c)
-            step_gates = (i, f, c_hat, o)
-        elif view.kind == "gru":
-            if view.reset_after:
-                h_proj = h_tm1 @ U
-                if bias is not None and bias.ndim == 2:
-                    h_proj = h_proj + bias[1]
-                z = rec_act(x_t[:, 0:u] + h_proj[:, 0:u])
-                r = rec_act(x_t[:, u : 2 * u] + h_proj[:, u : 2 * u])
-                hh = act(x_t[:, 2 * u :] + r * h_proj[:, 2 * u :])
-            else:
-                z = rec_act(x_t[:, 0:u] + h_tm1 @ U[:, 0:u])
-                r = rec_act(x_t[:, u : 2 * u] + h_tm1 @ U[:, u : 2 * u])
-                hh = act(x_t[:, 2 * u :] + (r * h_tm1) @ U[:, 2 * u :])
-            h = z * h_tm1 + (1 - z) * hh
-            c = None
-            step_gates = (z, r, hh)
-        else:
-            h = act(x_t + h_tm1 @ U)
-            c = None
-            step_gates = ()
-        out = h
-        if mask_steps is not None:
-            m = mask_steps[:, s, None]
-            h = np.where(m, h, h_tm1)
-            out = np.where(m, out, zeros if zero_output_for_mask else out_tm1)
-            if c is not None:
-                c = np.where(m, c, c_tm1)
-        for g, value in zip(names, step_gates):
-            gates[g][:, s] = value
-        hidden[:, s] = out
-        if cell is not None:
-            cell[:, s] = c
-            c_tm1 = c
-        h_tm1, out_tm1 = h, out
-        if progress is not None and (s % 256 == 255 or s == time - 1):
-            progress(view.path, s + 1, time)
+    with np.errstate(over="ignore"):  # exp(-x) overflowing to inf is sigmoid's 0
+        for s0 in range(0, time, PROJECTION_CHUNK):
+            s1 = min(s0 + PROJECTION_CHUNK, time)
+            chunk = np.ascontiguousarray(x_steps[s0:s1]).reshape(-1, x.shape[2])
+            x_chunk = x_proj[: s1 - s0]
+            np.matmul(chunk, W, out=x_chunk.reshape(-1, width))  # all steps' x_t @ W at once
+            if input_bias is not None:
+                x_chunk += input_bias
+            for s in range(s0, s1):
+                c_t = cell[s] if cell is not None else None
+                h_t = hidden[s]
+                c_t = step(cell_args, x_chunk[s - s0], h_tm1, c_tm1, gates[s] if names else None, c_t, h_t)
+                h_state = h_t
+                if mask_steps is not None:
+                    # Masked rows keep the states and repeat the previous output (or zeros).
+                    m = mask_steps[s]
+                    h_state = np.where(m, h_t, h_tm1)
+                    if c_t is not None:
+                        np.copyto(c_t, c_tm1, where=~m)
+                    np.copyto(h_t, 0.0 if zero_output_for_mask else out_tm1, where=~m)
+                h_tm1, out_tm1 = h_state, h_t
+                if c_t is not None:
+                    c_tm1 = c_t
+                if progress is not None and (s % 256 == 255 or s == time - 1):
+                    progress(view.path, s + 1, time)
 
-    states = {"h": h_tm1} if view.kind != "lstm" else {"h": h_tm1, "c": c_tm1}
-    output = hidden if view.return_sequences else hidden[:, -1]
-    return Trace(steps=order, gates=gates, cell=cell, hidden=hidden, output=output, states=states,
-                 initial_states=initial)
+    states = {"h": h_tm1.copy()} if view.kind != "lstm" else {"h": h_tm1.copy(), "c": c_tm1.copy()}
+    by_gate = {}
+    if names:
+        for g, start, stop in gate_columns(names, u):
+            by_gate[g] = gates[:, :, start:stop].transpose(1, 0, 2)
+    hidden_bt = hidden.transpose(1, 0, 2)
+    output = hidden_bt if view.return_sequences else hidden_bt[:, -1]
+    return Trace(steps=order, gates=by_gate, cell=None if cell is None else cell.transpose(1, 0, 2),
+                 hidden=hidden_bt, output=output, states=states, initial_states=initial,
+                 last_output=out_tm1.copy())
+
+
+@dataclass
+class _CellArgs:
+    act: Callable
+    rec_act: Optional[Callable]
+    U: np.ndarray  #: recurrent_kernel, (units, blocks*units)
+    recurrent_bias: Optional[np.ndarray]  #: GRU reset_after only
+    units: int
+    reset_after: bool
+    scratch: np.ndarray  #: (batch, blocks*units), reused every step
+
+
+# Each step function computes one step of the equations into the step's slices of the
+# trace buffers (``gates_t`` (batch, blocks*units), ``c_t`` and ``h_t`` (batch, units)) and
+# returns the new cell state (None without one). Slices of ``gates_t`` are the gates.
+
+
+def _lstm_step(a: _CellArgs, x_t, h_tm1, c_tm1, gates_t, c_t, h_t):
+    u = a.units
+    z = np.matmul(h_tm1, a.U, out=gates_t)  # z = x_t + h_tm1 @ U, for i, f, c, o together
+    z += x_t
+    z_c = a.scratch[:, :u]
+    z_c[...] = z[:, 2 * u : 3 * u]
+    a.rec_act(z, out=gates_t)  # i, f, o (the c block is overwritten next)
+    i, f, c_hat, o = gates_t[:, :u], gates_t[:, u : 2 * u], gates_t[:, 2 * u : 3 * u], gates_t[:, 3 * u :]
+    a.act(z_c, out=c_hat)
+    # c = f * c_tm1 + i * c_hat
+    np.multiply(f, c_tm1, out=c_t)
+    c_t += np.multiply(i, c_hat, out=z_c)
+    # h = o * act(c)
+    a.act(c_t, out=h_t)
+    h_t *= o
+    return c_t
+
+
+def _gru_step(a: _CellArgs, x_t, h_tm1, c_tm1, gates_t, c_t, h_t):
+    u = a.units
+    z, r, hh = gates_t[:, :u], gates_t[:, u : 2 * u], gates_t[:, 2 * u :]
+    zr = gates_t[:, : 2 * u]
+    if a.reset_after:
+        # h_proj = h_tm1 @ U + recurrent bias; the reset gate scales its candidate part
+        h_proj = np.matmul(h_tm1, a.U, out=a.scratch)
+        if a.recurrent_bias is not None:
+            h_proj += a.recurrent_bias
+        np.add(x_t[:, : 2 * u], h_proj[:, : 2 * u], out=zr)
+        a.rec_act(zr, out=zr)  # z, r
+        np.multiply(r, h_proj[:, 2 * u :], out=hh)
+    else:
+        # the reset gate scales h_tm1 before its candidate product
+        np.matmul(h_tm1, a.U[:, : 2 * u], out=zr)
+        zr += x_t[:, : 2 * u]
+        a.rec_act(zr, out=zr)  # z, r
+        r_h = np.multiply(r, h_tm1, out=a.scratch[:, :u])
+        np.matmul(r_h, a.U[:, 2 * u :], out=hh)
+    hh += x_t[:, 2 * u :]
+    a.act(hh, out=hh)
+    # h = z * h_tm1 + (1 - z) * hh  =  hh + z * (h_tm1 - hh)
+    np.subtract(h_tm1, hh, out=h_t)
+    h_t *= z
+    h_t += hh
+    return None
+
+
+def _simple_rnn_step(a: _CellArgs, x_t, h_tm1, c_tm1, gates_t, c_t, h_t):
+    # h = act(x_t + h_tm1 @ U)
+    np.matmul(h_tm1, a.U, out=h_t)
+    h_t += x_t
+    a.act(h_t, out=h_t)
+    return None
+
+
+_STEPS = {"lstm": _lstm_step, "gru": _gru_step, "simple_rnn": _simple_rnn_step}
