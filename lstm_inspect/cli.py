@@ -6,6 +6,7 @@ carries data only (tables, or one JSON document with ``--json``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -214,7 +215,7 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     every gate, the cell state and the hidden state at each timestep, then the
     model's outputs (equal to Keras's model.predict)."""
     from .api import load
-    from .errors import ConfigError, UnsupportedError
+    from .errors import UnsupportedError
     from .executor import run_model
     from .files import same_file
     from .inputs import InputSpec, load_inputs, load_states, save_npz
@@ -240,25 +241,6 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     reason = unrunnable_wrapper(m, until)
     if reason:
         raise UnsupportedError(reason, file=model)
-    progress = None
-    if sys.stderr.isatty():
-        from .render import StepProgress
-
-        progress = StepProgress()
-    try:
-        result = run_model(m, arrays, hard_sigmoid=hard_sigmoid, until=until, initial_states=states, progress=progress)
-    except (ValueError, IndexError, TypeError) as e:
-        # numpy refusing what a damaged config asks of it outside a layer (layers already
-        # say so themselves), e.g. a Keras 3 mask operation given the wrong arguments.
-        if os.environ.get("LSTM_INSPECT_DEBUG"):
-            raise
-        text = (str(e).splitlines() or [""])[0][:100]
-        raise ConfigError(f"the model cannot be computed as its config describes it ({e.__class__.__name__}: {text}); "
-                          "the config may be damaged", file=model) from None
-    finally:
-        if progress is not None:
-            progress.close()
-
     tables = not (as_json or jsonl)
     sel = Selection(
         samples=[sample if sample is not None else 0] if tables or sample is not None else None,
@@ -267,16 +249,38 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
         layers=list(layers) or None,
         pixel=ranges[2],
     )
+    protect = [p for p in (model, config, input_path, initial_state) if p and p != "-"]
+    streamed = False
+    if jsonl and not npz_out:
+        from .stream import chunk_steps, streaming_blocker
+
+        blocker = streaming_blocker(m, arrays)
+        streamed = blocker is None
+        if blocker and arrays and arrays[0].ndim >= 2 and arrays[0].shape[1] > chunk_steps(m, len(arrays[0])):
+            notes.append(f"--jsonl holds the whole run in memory: {blocker}")
+    progress = None
+    if sys.stderr.isatty():
+        from .render import StepProgress
+
+        progress = StepProgress()
+    options = dict(hard_sigmoid=hard_sigmoid, until=until, initial_states=states, progress=progress)
+    try:
+        with _numpy_errors(model):
+            if streamed:
+                return _stream_jsonl(m, arrays, options, sel, notes, state_out, protect)
+            result = run_model(m, arrays, **options)
+    finally:
+        if progress is not None:
+            progress.close()
+
     if tables and sel.units is None:
         widest = max((t.view.units for t in result.traces), default=0)
         if widest > DEFAULT_UNITS:
             sel.units = (0, DEFAULT_UNITS)
             notes.append(f"showing units 0:{DEFAULT_UNITS} of up to {widest}; use --units A:B to see others")
     selected = select(result, sel)
-    protect = [p for p in (model, config, input_path, initial_state) if p and p != "-"]
     if state_out:
-        final = {f"{t.path}/{k}": v for t in result.traces for k, v in t.trace.states.items()}
-        save_npz(state_out, final, protect=protect)
+        save_npz(state_out, _final_states(result), protect=protect)
     if npz_out:
         arrays_out = {f"output/{k}": y for k, y in enumerate(result.outputs)}
         for t in result.traces:
@@ -307,6 +311,48 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
         return run_renderables(m, result, selected, outputs_sample=sel.samples[0])
 
     emit(as_json, document, renderables)
+
+
+def _stream_jsonl(m, arrays, options, sel, notes, state_out, protect) -> None:
+    """``--jsonl`` a chunk of steps at a time: memory stays bounded for any length. The
+    first chunk is computed before anything is written, so a model that cannot be run
+    still gives one Error line and nothing else."""
+    from .inputs import save_npz
+    from .runview import select
+    from .serialize import run_records
+    from .stream import run_chunks
+
+    total = arrays[0].shape[1]
+    result = None
+    for start, result in run_chunks(m, arrays, **options):
+        selected = select(result, sel, offset=start, total_steps=total)
+        if start == 0:
+            _note(notes)
+            _warn(m.warnings)
+        for line in run_records(selected):
+            sys.stdout.write(line + "\n")
+    if state_out and result is not None:
+        save_npz(state_out, _final_states(result), protect=protect)
+
+
+def _final_states(result) -> dict:
+    return {f"{t.path}/{k}": v for t in result.traces for k, v in t.trace.states.items()}
+
+
+@contextlib.contextmanager
+def _numpy_errors(model: str):
+    """numpy refusing what a damaged config asks of it outside a layer (layers already
+    say so themselves), e.g. a Keras 3 mask operation given the wrong arguments."""
+    from .errors import ConfigError
+
+    try:
+        yield
+    except (ValueError, IndexError, TypeError) as e:
+        if os.environ.get("LSTM_INSPECT_DEBUG"):
+            raise
+        text = (str(e).splitlines() or [""])[0][:100]
+        raise ConfigError(f"the model cannot be computed as its config describes it ({e.__class__.__name__}: {text}); "
+                          "the config may be damaged", file=model) from None
 
 
 def _free_time(shape):

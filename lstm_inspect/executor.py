@@ -75,8 +75,10 @@ def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
 
 
 class _Executor:
-    def __init__(self, model: Model, hard_sigmoid, until, initial_states, progress=None):
+    def __init__(self, model: Model, hard_sigmoid, until, initial_states, progress=None, initial_outputs=None):
         self.model = model
+        #: path -> the output before the first step (``stream`` continues earlier chunks)
+        self.initial_outputs = initial_outputs or {}
         self.progress = progress
         self.flavour = hard_sigmoid or hard_sigmoid_flavour(model.semantics_version)
         self.ctx = Context(model.backend, self.flavour)
@@ -238,7 +240,8 @@ class _Executor:
                                   theano_kernels=self.model.backend == "theano")
         else:
             trace = run_recurrent(view, x, mask=mask, hard_sigmoid=self.flavour, initial_state=initial_state,
-                                  zero_output_for_mask=zero_output, progress=self.progress)
+                                  zero_output_for_mask=zero_output, progress=self.progress,
+                                  initial_output=self.initial_outputs.get(view.path))
         self.result.traces.append(LayerTrace(view.path, view, trace, mask))
         return trace
 

@@ -65,7 +65,10 @@ def parse_range(text: Optional[str], what: str) -> Optional[Tuple[int, int]]:
     return (a, b)
 
 
-def select(result: RunResult, sel: Selection) -> List[SelectedTrace]:
+def select(result: RunResult, sel: Selection, offset: int = 0, total_steps: Optional[int] = None) -> List[SelectedTrace]:
+    """The traces ``sel`` asks for. A chunk of a longer run (``stream``) passes the step its
+    traces start at and the whole run's length: ``sel.steps`` counts in the whole run, and
+    a chunk outside it gives traces with no steps."""
     traces = result.traces
     if sel.layers:
         known = [t.path for t in traces]
@@ -74,12 +77,13 @@ def select(result: RunResult, sel: Selection) -> List[SelectedTrace]:
                 listing = ", ".join(known) if known else "none"
                 raise SelectionError(f"--layer '{path}' is not a recurrent layer of this model (they are: {listing})")
         traces = [t for t in traces if any(t.path == p or t.path.startswith(p + "/") for p in sel.layers)]
-    return [_select_one(t, sel) for t in traces]
+    return [_select_one(t, sel, offset, total_steps) for t in traces]
 
 
-def _select_one(t: LayerTrace, sel: Selection) -> SelectedTrace:
+def _select_one(t: LayerTrace, sel: Selection, offset: int, total_steps: Optional[int]) -> SelectedTrace:
     batch = t.trace.hidden.shape[0]
     n_steps = t.trace.hidden.shape[1]
+    total = n_steps if total_steps is None else total_steps
     samples = sel.samples if sel.samples is not None else list(range(batch))
     for s in samples:
         if not 0 <= s < batch:
@@ -89,20 +93,32 @@ def _select_one(t: LayerTrace, sel: Selection) -> SelectedTrace:
     u1 = units if u1 == -1 else u1
     if u0 >= units or u1 > units:
         raise SelectionError(f"--units {u0}:{u1} is out of range for '{t.path}', which has {units} units")
-    s0, s1 = sel.steps or (0, n_steps)
-    s1 = n_steps if s1 == -1 else min(s1, n_steps)
-    if s0 >= n_steps:
-        raise SelectionError(f"--steps {s0}:{s1} is out of range for '{t.path}', which ran {n_steps} steps")
-    out = SelectedTrace(layer=t, samples=samples, units=(u0, u1), step_range=(s0, s1), steps=t.trace.steps[s0:s1])
+    s0, s1 = sel.steps or (0, total)
+    s1 = total if s1 == -1 else min(s1, total)
+    if s0 >= total:
+        raise SelectionError(f"--steps {s0}:{s1} is out of range for '{t.path}', which ran {total} steps")
+    a, b = max(s0 - offset, 0), min(s1 - offset, n_steps)  # this chunk's part of s0:s1
+    a, b = (a, b) if a < b else (0, 0)
+    out = SelectedTrace(layer=t, samples=samples, units=(u0, u1), step_range=(offset + a, offset + b),
+                        steps=t.trace.steps[a:b] + offset)
     for name in QUANTITIES[t.view.kind]:
         full = t.trace.cell if name == "cell" else t.trace.hidden if name == "hidden" else t.trace.gates[name]
-        full = full[samples][:, s0:s1]
+        full = _rows(full[:, a:b], samples, batch)
         if full.ndim == 5:  # ConvLSTM maps: (samples, steps, rows, cols, filters)
             full, out.spatial = _spatial(full, sel.pixel, t.path)
         out.values[name] = full[..., u0:u1]
     if t.mask is not None:
-        out.masked = ~np.asarray(t.mask, bool)[samples][:, t.trace.steps[s0:s1]]
+        out.masked = ~_rows(np.asarray(t.mask, bool), samples, batch)[:, t.trace.steps[a:b]]
     return out
+
+
+def _rows(array: np.ndarray, samples: List[int], batch: int) -> np.ndarray:
+    """``array[samples]``, as a view (no copy) for every sample or a single one."""
+    if samples == list(range(batch)):
+        return array
+    if len(samples) == 1:
+        return array[samples[0] : samples[0] + 1]
+    return array[samples]
 
 
 def _spatial(maps: np.ndarray, pixel: Optional[Tuple[int, int]], path: str):

@@ -132,13 +132,18 @@ def _trace(st) -> Dict[str, Any]:
 
 
 def run_records(selected):
-    """``--jsonl``: one record per layer, sample and step."""
-    for st in selected:
-        names = list(st.values)
-        for a, sample in enumerate(st.samples):
-            for j, t in enumerate(st.steps):
-                record = {"layer": st.layer.path, "sample": sample, "step": st.step_range[0] + j, "t": int(t)}
+    """``--jsonl``: one record per layer, sample and step, in step order, then layer (in
+    the order they ran), then sample; a streamed run writes each step as it is computed."""
+    longest = max((len(st.steps) for st in selected), default=0)
+    for j in range(longest):
+        for st in selected:
+            if j >= len(st.steps):
+                continue
+            t = int(st.steps[j])
+            step = st.step_range[0] + j
+            for a, sample in enumerate(st.samples):
+                record = {"layer": st.layer.path, "sample": sample, "step": step, "t": t}
                 record["masked"] = bool(st.masked[a, j]) if st.masked is not None else False
-                for name in names:
-                    record[name] = st.values[name][a, j].tolist()
+                for name, values in st.values.items():
+                    record[name] = values[a, j].tolist()
                 yield json.dumps(_finite(record), allow_nan=False)
