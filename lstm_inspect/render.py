@@ -7,7 +7,7 @@ import re
 import sys
 
 import numpy as np
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, Iterator, List, Optional
 
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -32,14 +32,28 @@ def make_console(stderr: bool = False) -> Console:
     )
 
 
-def print_renderables(renderables: Iterable[RenderableType]) -> None:
-    """Render everything first, then write it in one go: a failure while rendering
-    leaves stdout empty (the CLI's error contract), never half a report."""
+def print_renderables(renderables: Iterable[RenderableType], hold: int = 1 << 20) -> None:
+    """Render and write. Output is held back until ``hold`` characters are rendered, so a
+    failure while rendering an ordinary report leaves stdout empty (the CLI's error
+    contract), never half a report; a long one (a table of many steps) is then written
+    as it is rendered, without building all of it first."""
     console = make_console()
-    with console.capture() as captured:
-        for r in renderables:
+    held: List[str] = []
+    size = 0
+    for r in renderables:
+        with console.capture() as captured:
             console.print(r)
-    console.file.write(captured.get())
+        text = captured.get()
+        if held is None:
+            console.file.write(text)
+            continue
+        held.append(text)
+        size += len(text)
+        if size >= hold:
+            console.file.write("".join(held))
+            held = None
+    if held:
+        console.file.write("".join(held))
     console.file.flush()
 
 
@@ -190,24 +204,30 @@ def _value(v: Any) -> str:
 # ------------------------------------------------------------------------------- run
 
 
-def run_renderables(model, result, selected, outputs_sample: int) -> List[RenderableType]:
-    """One table per traced layer (one sample), then the model's outputs."""
-    out: List[RenderableType] = [file_line(model)]
+def run_renderables(model, result, selected, outputs_sample: int) -> Iterator[RenderableType]:
+    """One table per traced layer (one sample), then the model's outputs; built as they
+    are printed."""
+    yield file_line(model)
     for st in selected:
-        out.append(Text(""))
-        out.extend(_trace_block(st, result.hard_sigmoid))
-    out.append(Text(""))
+        yield Text("")
+        yield from _trace_block(st, result.hard_sigmoid)
+    yield Text("")
     if result.stopped_at:
-        out.append(Text(f"stopped after '{result.stopped_at}' (--until): the output is that layer's", style="dim"))
+        yield Text(f"stopped after '{result.stopped_at}' (--until): the output is that layer's", style="dim")
     for k, y in enumerate(result.outputs):
         y = np.asarray(y)
         title = f"output {k}  shape {tuple(y.shape)}  sample {outputs_sample}"
-        out.append(Text(title, style="bold"))
-        out.append(Text(np.array2string(y[outputs_sample], precision=6, separator=", ", suppress_small=False)))
-    return out
+        yield Text(title, style="bold")
+        yield Text(np.array2string(y[outputs_sample], precision=6, separator=", ", suppress_small=False))
 
 
-def _trace_block(st, flavour: str) -> List[RenderableType]:
+#: Steps per rendered table block: long traces are printed a block at a time.
+ROWS_PER_BLOCK = 256
+
+
+def _trace_block(st, flavour: str, rows_per_block: int = ROWS_PER_BLOCK) -> Iterator[RenderableType]:
+    """A traced layer's heading, then its table (one row per step, one line per unit inside
+    a row) in blocks of ``rows_per_block`` steps that line up as one table."""
     v = st.layer.view
     (sample,) = st.samples
     u0, u1 = st.units
@@ -222,31 +242,60 @@ def _trace_block(st, flavour: str) -> List[RenderableType]:
     lines: List[RenderableType] = [head, acts]
     if st.spatial:
         lines.append(Text(f"gate maps shown at: {st.spatial} (--pixel R,C to choose)", style="dim"))
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
-    table.add_column("step", justify="right", no_wrap=True)
-    table.add_column("t", justify="right", no_wrap=True)
-    if u1 - u0 > 1:
-        table.add_column("unit", justify="right", no_wrap=True)
+    yield Group(*lines)
     names = list(st.values)
-    for name in names:
-        table.add_column(name, justify="right", no_wrap=True)
-    any_masked = False
-    s0 = st.step_range[0]
     several = u1 - u0 > 1
+    n = len(st.steps)
+    widths = _column_widths(st, names, several) if n > rows_per_block else None
+    masked = np.zeros(n, bool) if st.masked is None else np.asarray(st.masked[0], bool)
+    s0 = st.step_range[0]
     units_cell = "\n".join(str(u) for u in range(u0, u1))
-    for j, t in enumerate(st.steps):
-        # One row per step; inside a cell, one line per unit.
-        masked = st.masked is not None and bool(st.masked[0, j])
-        any_masked = any_masked or masked
-        cells = [str(s0 + j), f"{t}*" if masked else str(t)]
-        if several:
-            cells.append(units_cell)
-        cells += ["\n".join(f"{v:.4f}" for v in st.values[n][0, j]) for n in names]
-        table.add_row(*cells, end_section=several)
-    lines.append(table)
-    if any_masked:
-        lines.append(Text("* masked step: state and output carried over from the step before", style="dim"))
-    return [Group(*lines)]
+    for b0 in range(0, max(n, 1), rows_per_block):
+        b1 = min(b0 + rows_per_block, n)
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, show_header=b0 == 0)
+        headers = ["step", "t"] + (["unit"] if several else []) + names
+        for k, header in enumerate(headers):
+            table.add_column(header, justify="right", no_wrap=True, min_width=widths[k] if widths else None)
+        for j in range(b0, b1):
+            t = st.steps[j]
+            cells = [str(s0 + j), f"{t}*" if masked[j] else str(t)]
+            if several:
+                cells.append(units_cell)
+            cells += ["\n".join(f"{x:.4f}" for x in st.values[name][0, j]) for name in names]
+            # Rows of several units are set apart; between blocks an empty row does it.
+            table.add_row(*cells, end_section=several and j < b1 - 1)
+        if several and b1 < n:
+            table.add_row(*([""] * len(headers)))
+        yield table
+    if masked.any():
+        yield Text("* masked step: state and output carried over from the step before", style="dim")
+
+
+def _column_widths(st, names: List[str], several: bool) -> List[int]:
+    """The width of every column over all steps (what Rich would measure for one table)."""
+    steps = np.asarray(st.steps)
+    widths = [max(4, len(str(st.step_range[0] + len(steps) - 1))),
+              max(1, max((len(str(t)) for t in (steps.min(), steps.max())), default=1) + int(st.masked is not None
+                                                                                            and bool(st.masked[0].any())))]
+    if several:
+        widths.append(max(4, len(str(st.units[1] - 1))))
+    for name in names:
+        widths.append(max(len(name), _number_width(np.asarray(st.values[name][0]))))
+    return widths
+
+
+def _number_width(values: np.ndarray) -> int:
+    """The widest ``f"{x:.4f}"`` among ``values``: the largest or the most negative one,
+    "-0.0000" for negative zeros and tiny negatives, and nan/inf/-inf."""
+    finite = values[np.isfinite(values)]
+    width = 3 if finite.size < values.size else 0  # nan, inf
+    if np.isneginf(values).any():
+        width = 4
+    if finite.size:
+        width = max(width, len(f"{finite.max():.4f}"), len(f"{finite.min():.4f}"))
+        if np.signbit(finite).any():
+            width = max(width, len(f"{-0.0:.4f}"))
+    return width
 
 
 class StepProgress:
