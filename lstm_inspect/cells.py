@@ -12,7 +12,7 @@ from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from .activations import activation
+from .activations import activation, sigmoid
 from .gates import gate_columns, gate_order, n_blocks
 from .recurrent import RecurrentLayer
 
@@ -68,6 +68,14 @@ def run_recurrent(
     u = view.units
     width = n_blocks(view.kind) * u
     W, U, bias = w["kernel"], w["recurrent_kernel"], w["bias"]
+    if view.kind == "lstm" and view.activation == "tanh" and view.recurrent_activation == "sigmoid":
+        # The usual LSTM takes one sigmoid pass for all four gates: tanh(x) = 2 sigmoid(2x) - 1,
+        # with the candidate's columns of kernel, recurrent_kernel and bias doubled once here.
+        step = _lstm_step_sigmoid_tanh
+        double_c = np.ones(width, np.float32)
+        double_c[2 * u : 3 * u] = 2.0
+        W, U = W * double_c, U * double_c
+        bias = None if bias is None else bias * double_c
     input_bias, recurrent_bias = bias, None
     if bias is not None and bias.ndim == 2:  # GRU reset_after: (input bias, recurrent bias)
         input_bias, recurrent_bias = bias[0], bias[1]
@@ -168,6 +176,25 @@ def _lstm_step(a: _CellArgs, x_t, h_tm1, c_tm1, gates_t, c_t, h_t):
     c_t += np.multiply(i, c_hat, out=z_c)
     # h = o * act(c)
     a.act(c_t, out=h_t)
+    h_t *= o
+    return c_t
+
+
+def _lstm_step_sigmoid_tanh(a: _CellArgs, x_t, h_tm1, c_tm1, gates_t, c_t, h_t):
+    """_lstm_step for sigmoid gates and a tanh candidate, on weights whose candidate
+    columns are doubled: sigmoid(z) for i, f, o and sigmoid(2 z_c) for the candidate."""
+    u = a.units
+    z = np.matmul(h_tm1, a.U, out=gates_t)  # z = x_t + h_tm1 @ U (candidate block: 2 z_c)
+    z += x_t
+    sigmoid(z, out=gates_t)
+    i, f, c_hat, o = gates_t[:, :u], gates_t[:, u : 2 * u], gates_t[:, 2 * u : 3 * u], gates_t[:, 3 * u :]
+    c_hat *= 2.0  # c_hat = tanh(z_c) = 2 sigmoid(2 z_c) - 1
+    c_hat -= 1.0
+    # c = f * c_tm1 + i * c_hat
+    np.multiply(f, c_tm1, out=c_t)
+    c_t += np.multiply(i, c_hat, out=a.scratch[:, :u])
+    # h = o * tanh(c)
+    np.tanh(c_t, out=h_t)
     h_t *= o
     return c_t
 
