@@ -876,17 +876,17 @@ def bench_memory(args, paths: dict, directory: str, results: dict) -> None:
 
 
 def profile_forward(li, paths, steps, features, threads) -> dict:
-    """cProfile of run_model, line timing of the LSTM step as cells.py writes it, the
-    floors (matmul alone, numpy call overhead), and a prototype loop with fewer calls."""
+    """cProfile of run_model, the cost of one call of cells.py's step functions, and the
+    floors (matmul alone, numpy call overhead)."""
     import cProfile
     import io
     import pstats
 
     import numpy as np
 
-    from lstm_inspect.activations import activation
+    from lstm_inspect.activations import sigmoid
 
-    report = {"threads": threads, "cprofile": {}, "lines": {}, "floors": {}, "prototype": {}}
+    report = {"threads": threads, "cprofile": {}, "lines": {}, "floors": {}}
     for cell in ("lstm", "gru"):
         model = li.load(paths[cell])
         for batch in (1, 32):
@@ -904,27 +904,20 @@ def profile_forward(li, paths, steps, features, threads) -> dict:
             start = next((k for k, ln in enumerate(lines) if ln.lstrip().startswith("ncalls")), 0)
             report["cprofile"][f"{cell} b{batch}"] = {"wall_s_under_profiler": wall, "top": lines[start:start + 9]}
 
-    # line timing of the LSTM step loop (mirrors lstm_inspect/cells.py run_recurrent)
+    # the step functions of lstm_inspect/cells.py themselves, called on fixed buffers: what one
+    # step of the equations costs, against run_model's time per step and layer
     model = li.load(paths["lstm"])
     views = li.recurrent_layers(model)
-    for batch in (1, 32):
-        x = make_input(batch, steps, features)
-        t_run = min(_timed(lambda: li.run_model(model, [x])) for _ in range(3))
-        acc = {}
-        inp = x
-        total = 0.0
-        for view in views:
-            per, layer_out, t_layer = _lstm_line_timing(view, inp, activation)
-            for k, v in per.items():
-                acc[k] = acc.get(k, 0.0) + v
-            total += t_layer
-            inp = layer_out
-        n = steps * len(views)
-        report["lines"][f"b{batch}"] = {
-            "run_model_s": t_run,
-            "replica_loop_s": total,
-            "us_per_step": {k: v / n * 1e6 for k, v in acc.items()},
-        }
+    for cell in ("lstm", "gru"):
+        cell_model = li.load(paths[cell])
+        cell_views = li.recurrent_layers(cell_model)
+        for batch in (1, 32):
+            x = make_input(batch, steps, features)
+            t_run = min(_timed(lambda: li.run_model(cell_model, [x])) for _ in range(3))
+            report["lines"][f"{cell} b{batch}"] = {
+                "run_model_us_per_step": t_run / (steps * len(cell_views)) * 1e6,
+                "step_function_us": _step_function_us(cell_views[1], batch),
+            }
 
     # allocation cost: run_model allocates the input projection and the traces afresh on every
     # call (page faults, zeroing, huge-page compaction show up as system time)
@@ -961,29 +954,11 @@ def profile_forward(li, paths, steps, features, threads) -> dict:
         floors["np.add(a, b, out=o)"] = _per_call(lambda: np.add(a, b, out=o))
         floors["np.tanh(a)  (B x 256)"] = _per_call(lambda: np.tanh(a))
         floors["np.tanh(z) on B x 1024"] = _per_call(lambda: np.tanh(out))
-        floors["sigmoid(a) as cells.py (0.5*(1+tanh(0.5a)))"] = _per_call(lambda: 0.5 * (1.0 + np.tanh(0.5 * a)))
+        floors["sigmoid(z, out=buf) as activations.py, B x 1024"] = _per_call(lambda: sigmoid(out, out=out))
         floors["np.exp(z) on B x 1024"] = _per_call(lambda: np.exp(out))
         floors["slice z[:, 0:256]"] = _per_call(lambda: out[:, 0:UNITS])
         report["floors"][f"b{batch}"] = floors
 
-    # prototype: same arithmetic, fewer numpy calls, no per-step allocations, time-major traces
-    for batch in (1, 32):
-        x = make_input(batch, steps, features)
-        ref = li.run_model(model, [x])
-        t_li = min(_timed(lambda: li.run_model(model, [x])) for _ in range(3))
-        report["prototype"][f"b{batch}: run_model (as is)"] = t_li
-        for mode in PROTOTYPES:
-            for blas_threads in sorted({1, threads}):
-                set_blas_threads(blas_threads)
-                t = min(_timed(lambda: _prototype_stack(views, x, mode)) for _ in range(3))
-                report["prototype"][f"b{batch}: prototype '{mode}', {blas_threads} BLAS thread(s)"] = t
-            set_blas_threads(threads)
-            diff = 0.0
-            for lt, (gates, cell_, hidden) in zip(ref.traces, _prototype_stack(views, x, mode)):
-                for g, arr in gates.items():
-                    diff = max(diff, float(abs(arr - lt.trace.gates[g]).max()))
-                diff = max(diff, float(abs(cell_ - lt.trace.cell).max()), float(abs(hidden - lt.trace.hidden).max()))
-            report["prototype"][f"b{batch}: prototype '{mode}': max |trace - run_model trace|"] = diff
     return report
 
 
@@ -1006,167 +981,31 @@ def _per_call(f, seconds: float = 0.2) -> float:
         n *= 4
 
 
-def _lstm_line_timing(view, x, activation):
-    """The LSTM branch of cells.run_recurrent (no mask), with a clock between lines."""
+def _step_function_us(view, batch: int) -> float:
+    """Microseconds per call of the step function cells.run_recurrent uses for ``view``,
+    on the buffers it would use (one step, no loop around it)."""
     import numpy as np
 
-    pc = time.perf_counter
-    t_start = pc()
-    w = {k: np.asarray(v, dtype=np.float32) for k, v in view.canonical().items()}
-    act = activation(view.activation)
-    rec_act = activation(view.recurrent_activation)
-    batch, steps = x.shape[0], x.shape[1]
+    from lstm_inspect import cells
+    from lstm_inspect.activations import activation
+
     u = view.units
-    order = np.arange(steps)
-    t0 = pc()
-    x_proj = x[:, order] @ w["kernel"]
-    x_proj += w["bias"]
-    per = {"input projection (all steps, once)": pc() - t0}
-    names = ("i", "f", "c", "o")
-    gates = {g: np.empty((batch, steps, u), np.float32) for g in names}
-    hidden = np.empty((batch, steps, u), np.float32)
-    cell = np.empty((batch, steps, u), np.float32)
-    h_tm1 = np.zeros((batch, u), np.float32)
-    c_tm1 = np.zeros((batch, u), np.float32)
-    U = w["recurrent_kernel"]
-    keys = ("x_t = x_proj[:, s]", "h_tm1 @ U (matmul)", "z = x_t + ...", "i, f, o = rec_act(slice) x3",
-            "c_hat = act(slice)", "c = f*c_tm1 + i*c_hat", "h = o*act(c)", "trace stores x6 (gates, hidden, cell)",
-            "loop bookkeeping")
-    acc = dict.fromkeys(keys, 0.0)
-    for s in range(steps):
-        t0 = pc()
-        x_t = x_proj[:, s]
-        t1 = pc()
-        m = h_tm1 @ U
-        t2 = pc()
-        z = x_t + m
-        t3 = pc()
-        i = rec_act(z[:, 0:u])
-        f = rec_act(z[:, u:2 * u])
-        o = rec_act(z[:, 3 * u:])
-        t4 = pc()
-        c_hat = act(z[:, 2 * u:3 * u])
-        t5 = pc()
-        c = f * c_tm1 + i * c_hat
-        t6 = pc()
-        h = o * act(c)
-        t7 = pc()
-        step_gates = (i, f, c_hat, o)
-        for g, value in zip(names, step_gates):
-            gates[g][:, s] = value
-        hidden[:, s] = h
-        cell[:, s] = c
-        t8 = pc()
-        c_tm1 = c
-        h_tm1 = h
-        t9 = pc()
-        acc[keys[0]] += t1 - t0
-        acc[keys[1]] += t2 - t1
-        acc[keys[2]] += t3 - t2
-        acc[keys[3]] += t4 - t3
-        acc[keys[4]] += t5 - t4
-        acc[keys[5]] += t6 - t5
-        acc[keys[6]] += t7 - t6
-        acc[keys[7]] += t8 - t7
-        acc[keys[8]] += t9 - t8
-    # the clock itself: ten perf_counter calls per step
-    t0 = pc()
-    for _ in range(1000):
-        pc()
-    clock = (pc() - t0) / 1000 * 10 * steps
-    acc["clock overhead (10 perf_counter/step)"] = clock
-    per.update(acc)
-    out = hidden if view.return_sequences else hidden[:, -1]
-    return per, out, pc() - t_start
-
-
-PROTOTYPES = {
-    "tanh": "time-major trace buffers written in place (out=), ~14 numpy calls per step, sigmoid as cells.py "
-            "(0.5*tanh(0.5z)+0.5), traces copied back to (batch, steps, units)",
-    "exp": "the same with sigmoid = 1/(1+exp(-z))",
-    "fused": "one exp pass over all four gates (tanh(x) = 2*sigmoid(2x) - 1 for the candidate), input "
-             "projection in chunks of 64 steps into a reused buffer, traces returned as (batch, steps, units) "
-             "views of the time-major buffers (no copy)",
-}
-
-
-def _prototype_stack(views, x, mode="tanh", chunk=64):
-    """Stacked LSTMs with a leaner step than cells.py (see PROTOTYPES): fewer numpy calls,
-    no per-step temporaries, contiguous per-step trace writes. Returns per layer
-    (gates dict, cell, hidden), each (batch, steps, units)."""
-    import numpy as np
-
-    errstate = np.errstate(over="ignore")  # exp(-z) overflows to inf for z < -88: sigmoid 0, as it should
-    errstate.__enter__()
-    out = []
-    inp = x
-    for view in views:
-        w = view.canonical()
-        kernel = np.asarray(w["kernel"], np.float32)
-        U = np.ascontiguousarray(w["recurrent_kernel"], np.float32)
-        bias = np.asarray(w["bias"], np.float32)
-        batch, steps = inp.shape[0], inp.shape[1]
-        u = view.units
-        x_tm = inp.transpose(1, 0, 2)  # (steps, batch, features)
-        if mode == "fused":
-            xp = np.empty((min(chunk, steps), batch, 4 * u), np.float32)
-        else:
-            xp = np.ascontiguousarray(x_tm) @ kernel
-            xp += bias
-        act = np.empty((steps, batch, 4 * u), np.float32)  # i, f, c_hat, o after activation
-        cell = np.empty((steps, batch, u), np.float32)
-        hid = np.empty((steps, batch, u), np.float32)
-        h = np.zeros((batch, u), np.float32)
-        c = np.zeros((batch, u), np.float32)
-        tmp = np.empty((batch, u), np.float32)
-        for s in range(steps):
-            z = act[s]
-            np.matmul(h, U, out=z)
-            if mode == "fused":
-                k = s % chunk
-                if k == 0:
-                    n = min(chunk, steps - s)
-                    np.matmul(x_tm[s:s + n], kernel, out=xp[:n])
-                    xp[:n] += bias
-                z += xp[k]
-                cand = z[:, 2 * u:3 * u]
-                cand *= 2.0
-                np.negative(z, out=z)
-                np.exp(z, out=z)
-                z += 1.0
-                np.reciprocal(z, out=z)
-                cand *= 2.0
-                cand -= 1.0
-            else:
-                z += xp[s]
-                cand = z[:, 2 * u:3 * u]
-                np.tanh(cand, out=tmp)
-                if mode == "exp":
-                    np.negative(z, out=z)
-                    np.exp(z, out=z)
-                    z += 1.0
-                    np.reciprocal(z, out=z)
-                else:
-                    z *= 0.5
-                    np.tanh(z, out=z)
-                    z *= 0.5
-                    z += 0.5
-                cand[...] = tmp
-            cs = cell[s]
-            np.multiply(z[:, u:2 * u], c, out=cs)
-            np.multiply(z[:, :u], cand, out=tmp)
-            cs += tmp
-            hs = hid[s]
-            np.tanh(cs, out=hs)
-            hs *= z[:, 3 * u:]
-            h, c = hs, cs
-        # the API's (batch, steps, units) layout
-        keep = (lambda a: a.transpose(1, 0, 2)) if mode == "fused" else (lambda a: np.ascontiguousarray(a.transpose(1, 0, 2)))
-        gates = {g: keep(act[:, :, k * u:(k + 1) * u]) for k, g in enumerate("ifco")}
-        out.append((gates, keep(cell), keep(hid)))
-        inp = keep(hid)
-    errstate.__exit__(None, None, None)
-    return out
+    w = {k: (None if v is None else np.asarray(v, np.float32)) for k, v in view.canonical().items()}
+    width = w["recurrent_kernel"].shape[1]
+    fused = view.kind == "lstm" and view.activation == "tanh" and view.recurrent_activation == "sigmoid"
+    step = cells._lstm_step_sigmoid_tanh if fused else cells._STEPS[view.kind]
+    bias = w["bias"]
+    args = cells._CellArgs(act=activation(view.activation), rec_act=activation(view.recurrent_activation),
+                           U=w["recurrent_kernel"], recurrent_bias=bias[1] if bias is not None and bias.ndim == 2 else None,
+                           units=u, reset_after=view.reset_after, scratch=np.empty((batch, width), np.float32))
+    rng = np.random.default_rng(0)
+    x_t = rng.standard_normal((batch, width), dtype=np.float32)
+    h_tm1 = rng.standard_normal((batch, u), dtype=np.float32) * 0.1
+    c_tm1 = rng.standard_normal((batch, u), dtype=np.float32) * 0.1
+    gates_t = np.empty((batch, width), np.float32)
+    c_t, h_t = np.empty((batch, u), np.float32), np.empty((batch, u), np.float32)
+    with np.errstate(over="ignore"):
+        return _per_call(lambda: step(args, x_t, h_tm1, c_tm1, gates_t, c_t, h_t))
 
 
 def print_profile(report: dict) -> None:
@@ -1178,13 +1017,15 @@ def print_profile(report: dict) -> None:
         for ln in value["top"]:
             print(ln)
         print("```")
-    for key, value in report["lines"].items():
-        print(f"\nLine timing of the LSTM step loop, {key}: run_model {value['run_model_s'] * 1e3:.0f} ms; "
-              f"replica with clocks {value['replica_loop_s'] * 1e3:.0f} ms")
-        print("\n| line (per step, per layer) | µs |")
-        print("|---|---:|")
-        for k, us in value["us_per_step"].items():
-            print(f"| {k} | {us:.1f} |")
+    if report["lines"]:
+        print("\nTime per step and layer: `run_model` (all of it) against the step function of "
+              "`lstm_inspect/cells.py` alone, called on fixed buffers (the rest is the input projection, "
+              "the loop, and faulting in the trace buffers):")
+        print("\n| case | run_model µs per step | step function µs | share of the step function |")
+        print("|---|---:|---:|---:|")
+        for key, value in report["lines"].items():
+            r, f = value["run_model_us_per_step"], value["step_function_us"]
+            print(f"| {key} | {r:.1f} | {f:.1f} | {f / r:.0%} |")
     for key, value in report["floors"].items():
         print(f"\nFloors, {key}:")
         print("\n| operation | µs per call |")
@@ -1194,13 +1035,6 @@ def print_profile(report: dict) -> None:
     for key, rows in report.get("allocation", {}).items():
         print(f"\nrun_model 2xLSTM {key}, five calls: wall / CPU / system seconds, minor page faults: "
               + "; ".join(f"{r['wall_s']:.2f} / {r['cpu_s']:.2f} / {r['sys_s']:.2f}, {r['minor_faults']}" for r in rows))
-    print("\nPrototype step loops (benchmarks/bench.py `_prototype_stack`, 2xLSTM, every trace kept; best of 3):\n")
-    for mode, text in PROTOTYPES.items():
-        print(f"- '{mode}': {text}")
-    print("\n| case | seconds |")
-    print("|---|---:|")
-    for k, v in report["prototype"].items():
-        print(f"| {k} | {v:.3g} |")
 
 
 # =====================================================================================
