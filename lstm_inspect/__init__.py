@@ -9,9 +9,30 @@
 
 __version__ = "0.1.0"
 
-from .api import load  # noqa: E402
-from .errors import ConfigError, CorruptFileError, LstmInspectError, NotAKerasFileError, UnsupportedError  # noqa: E402
-from .labels import label_gates, recurrent_layers  # noqa: E402
+# The public names are imported on first use (PEP 562), so that ``import lstm_inspect``
+# (and the CLI's ``--help`` and ``--version``) does not load numpy and the whole library.
+_ERRORS = ("LstmInspectError", "NotAKerasFileError", "CorruptFileError", "ConfigError", "UnsupportedError")
+
+
+def __getattr__(name):
+    if name == "load":
+        from .api import load as value
+    elif name in ("label_gates", "recurrent_layers"):
+        from . import labels
+
+        value = getattr(labels, name)
+    elif name in _ERRORS:
+        from . import errors
+
+        value = getattr(errors, name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
 
 
 def run_model(model, inputs, **options):

@@ -75,6 +75,8 @@ class LayerSpec:
 
 @dataclass
 class ModelSpec:
+    """A whole model as its config describes it."""
+
     class_name: str
     name: Optional[str]
     layers: List[LayerSpec]

@@ -18,6 +18,8 @@ from .versions import HARD_SIGMOID_FORMULAS, hard_sigmoid_flavour
 
 @dataclass
 class SliceReport:
+    """One gate slice of a stored array, with its statistics."""
+
     slice: GateSlice
     mean: float
     std: float
@@ -32,6 +34,8 @@ class SliceReport:
 
 @dataclass
 class WeightReport:
+    """One stored array of a recurrent layer, slice by slice."""
+
     role: str
     name: str
     h5_path: str
@@ -41,6 +45,8 @@ class WeightReport:
 
 @dataclass
 class LayerReport:
+    """One recurrent layer: its arrays and the notes that help read them."""
+
     layer: RecurrentLayer
     weights: List[WeightReport]
     notes: List[str] = field(default_factory=list)
@@ -48,6 +54,8 @@ class LayerReport:
 
 @dataclass
 class GatesReport:
+    """What ``gates`` shows: every recurrent layer of a model."""
+
     model: Model
     layers: List[LayerReport]
     hard_sigmoid: str  #: "keras2" or "keras3": what hard_sigmoid means for this file

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import json
+import os
 import re
 from typing import Any, Iterator, Optional
 
@@ -122,14 +122,20 @@ def current_budget() -> MemoryBudget:
 
 def _data_segment() -> Optional[int]:
     """This process's data size as RLIMIT_DATA counts it (Linux: VmData), or None."""
+    # Called around every libhdf5 call that reads the file: one unbuffered read, no line iteration.
     try:
-        with open("/proc/self/status", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"VmData:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
+        fd = os.open("/proc/self/status", os.O_RDONLY)
+        try:
+            status = os.read(fd, 1 << 16)
+        finally:
+            os.close(fd)
+        at = status.find(b"\nVmData:")
+        if at == -1:
+            return None
+        end = status.find(b"\n", at + 1)
+        return int(status[at + 8:end if end != -1 else None].split()[0]) * 1024
+    except (OSError, ValueError, IndexError, AttributeError):
         return None
-    return None
 
 
 @contextlib.contextmanager
@@ -216,6 +222,8 @@ def checked_json(text: Any, where: str, error=UnsupportedError) -> Any:
         raise UnsupportedError(f"{where} is {human(len(text))} of JSON, more than the limit of {human(MAX_JSON_BYTES)}; refused")
     if json_depth(text) > MAX_JSON_DEPTH:
         raise UnsupportedError(f"{where} nests JSON more than {MAX_JSON_DEPTH} levels deep; refused")
+    import json  # only for files that carry JSON (configs, archive metadata)
+
     try:
         value = json.loads(text)
     except (ValueError, RecursionError) as e:

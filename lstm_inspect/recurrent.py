@@ -56,6 +56,8 @@ class GateSlice:
 
 @dataclass
 class StoredWeight:
+    """One stored array of a recurrent layer, in its role, with the gate slices of its last axis."""
+
     role: str  #: kernel, recurrent_kernel or bias
     array: StoredArray
     slices: List[GateSlice]
@@ -63,6 +65,8 @@ class StoredWeight:
 
 @dataclass
 class RecurrentLayer:
+    """A recurrent layer (one direction of a Bidirectional) seen through its gates."""
+
     path: str
     class_name: str
     kind: str  #: lstm, gru, simple_rnn, conv_lstm

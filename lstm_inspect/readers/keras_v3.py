@@ -6,17 +6,13 @@ from __future__ import annotations
 
 import io
 import re
-import zipfile
-import zlib
-from lzma import LZMAError
 
 import h5py
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from ..binding import bind_v3
 from ..config import ModelSpec, loads_config, parse_model_config
 from ..errors import CorruptFileError, NotAKerasFileError, UnsupportedError
-from ..infer import V3Object, infer_v3
 from ..model import Model, StoredArray
 from ..limits import checked_json, current_budget, human
 from .hdf5 import attr, group, keys, member, open_h5, read_dataset
@@ -26,8 +22,15 @@ MAX_RATIO = 100  #: refuse members that expand more than this (zip bombs) ...
 RATIO_FLOOR = 1024**2  #: ... once they expand to more than this
 MAX_GROUPS = 100_000  #: groups visited in a weights file without a config
 
+if TYPE_CHECKING:  # zipfile and the inference of layers from weights are imported where used
+    import zipfile
+
+    from ..infer import V3Object
+
 
 def read_keras_archive(file: str, config: Optional[ModelSpec]) -> Model:
+    import zipfile
+
     try:
         zf = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError, ValueError) as e:
@@ -63,6 +66,10 @@ def read_keras_archive(file: str, config: Optional[ModelSpec]) -> Model:
 def _member(zf: zipfile.ZipFile, name: str, limit: Optional[int], file: str) -> bytes:
     """One archive member read into memory, after checking its declared size and
     compression ratio; it is never extracted to disk."""
+    import zipfile
+    import zlib
+    from lzma import LZMAError
+
     info = zf.getinfo(name)
     size = info.file_size
     if limit is not None and size > limit:
@@ -130,6 +137,8 @@ def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional
             output_layers=spec.output_layers,
             assumed_keras_major=assumed_major,
         )
+    from ..infer import infer_v3
+
     root = _walk(f, "", depth=0, seen=set())
     if root_key == "_layer_checkpoint_dependencies" and root_key in root.children:
         root.children["layers"] = root.children.pop(root_key)
@@ -156,6 +165,8 @@ def _vars(g) -> List[StoredArray]:
 
 
 def _walk(g, key: str, depth: int, seen: set) -> V3Object:
+    from ..infer import V3Object
+
     if depth > 64:
         raise CorruptFileError("weights file nests groups more than 64 deep")
     # Hard links can make one group appear under many names (and a handful of groups

@@ -9,7 +9,6 @@ from typing import Dict, List, Optional
 from ..binding import bind_legacy
 from ..config import ModelSpec, loads_config, parse_model_config
 from ..errors import ConfigError, NotAKerasFileError
-from ..infer import infer_legacy
 from ..model import Model, StoredArray
 from .hdf5 import attr, member, open_h5, read_dataset, str_list
 
@@ -62,6 +61,8 @@ def _read_legacy(f, file: str, config: Optional[ModelSpec], full: bool) -> Model
     if spec is not None:
         layers = bind_legacy(spec, stored, file)
     else:
+        from ..infer import infer_legacy  # weights-only files without --config
+
         layers = infer_legacy(stored, file)
     return Model(
         file=file,
