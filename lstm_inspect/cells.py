@@ -31,8 +31,10 @@ class Trace:
     last_output: Optional[np.ndarray] = None  #: the output of the last step (differs from h when masked)
 
 
-#: Input projections are computed this many steps at a time, into one reused buffer.
+#: Input projections are computed up to this many steps at a time, into one reused
+#: buffer of at most PROJECTION_BYTES.
 PROJECTION_CHUNK = 128
+PROJECTION_BYTES = 16 << 20
 
 
 def run_recurrent(
@@ -106,11 +108,12 @@ def run_recurrent(
                           rec_act=activation(view.recurrent_activation, hard_sigmoid) if names else None,
                           U=U, recurrent_bias=recurrent_bias, units=u, reset_after=view.reset_after,
                           scratch=np.empty((batch, width), np.float32))
-    x_proj = np.empty((min(PROJECTION_CHUNK, time), batch, width), np.float32)
+    chunk_steps = max(1, min(PROJECTION_CHUNK, PROJECTION_BYTES // (4 * batch * width or 1)))
+    x_proj = np.empty((min(chunk_steps, time), batch, width), np.float32)
 
     with np.errstate(over="ignore"):  # exp(-x) overflowing to inf is sigmoid's 0
-        for s0 in range(0, time, PROJECTION_CHUNK):
-            s1 = min(s0 + PROJECTION_CHUNK, time)
+        for s0 in range(0, time, chunk_steps):
+            s1 = min(s0 + chunk_steps, time)
             chunk = np.ascontiguousarray(x_steps[s0:s1]).reshape(-1, x.shape[2])
             x_chunk = x_proj[: s1 - s0]
             np.matmul(chunk, W, out=x_chunk.reshape(-1, width))  # all steps' x_t @ W at once
