@@ -7,6 +7,7 @@ carries data only (tables, or one JSON document with ``--json``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import os
 import sys
@@ -46,20 +47,32 @@ def library_errors(func: Callable) -> Callable:
             except (OSError, ValueError, AttributeError):
                 pass
             raise click.exceptions.Exit(1) from None
+        except OSError as e:
+            if e.errno not in _WRITE_ERRNOS:
+                raise _unexpected(e, kwargs) from None
+            raise _fail(f"cannot write the output: {os.strerror(e.errno)}") from None
         except MemoryError:
             where = kwargs.get("model") or ""
             raise _fail(f"{where}: ran out of memory; the model or input needs more than this machine can give "
                         "(lower --max-memory to have such files refused up front)") from None
         except Exception as e:  # a bug, or an input we did not foresee: still no traceback
-            if os.environ.get("LSTM_INSPECT_DEBUG"):
-                raise
-            where = kwargs.get("model") or ""
-            raise _fail(
-                f"{where}: unexpected {e.__class__.__name__} ({str(e)[:100]}); this is a bug in lstm-inspect, "
-                "please report it with the file (set LSTM_INSPECT_DEBUG=1 for a traceback)"
-            ) from None
+            raise _unexpected(e, kwargs) from None
 
     return wrapper
+
+
+#: Errors writing stdout or an output file that the user's disk causes, not the model.
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS}
+
+
+def _unexpected(e: Exception, kwargs) -> "click.ClickException":
+    if os.environ.get("LSTM_INSPECT_DEBUG"):
+        raise e
+    where = kwargs.get("model") or ""
+    return _fail(
+        f"{where}: unexpected {e.__class__.__name__} ({str(e)[:100]}); this is a bug in lstm-inspect, "
+        "please report it with the file (set LSTM_INSPECT_DEBUG=1 for a traceback)"
+    )
 
 
 class MemorySize(click.ParamType):

@@ -1,6 +1,9 @@
 """The command line through Click's CliRunner: exact output and exit codes."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 
@@ -106,3 +109,11 @@ def test_weights_only_needs_no_config_but_takes_one(runner):
     assert alone["config_source"] == "weights" and with_config["config_source"] == "--config"
     assert [l["assumed"] for l in alone["layers"]] == [["activation", "recurrent_activation", "go_backwards"]] * 2
     assert [l["assumed"] for l in with_config["layers"]] == [[], []]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_one_error_line_not_a_bug_report():
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "lstm_inspect", "gates", str(SAMPLES / "seed.h5")],
+                           stdout=full, stderr=subprocess.PIPE, text=True)
+    assert (p.returncode, p.stderr) == (1, "Error: cannot write the output: No space left on device\n")
