@@ -56,13 +56,17 @@ def run_model(
     until: Optional[str] = None,
     initial_states: Optional[Dict[str, Dict[str, np.ndarray]]] = None,
     progress: Optional[Callable[[str, int, int], None]] = None,
+    initial_outputs: Optional[Dict[str, np.ndarray]] = None,
 ) -> RunResult:
     """Run ``model`` on ``inputs`` (one array per model input, batch first).
 
     ``initial_states`` maps a recurrent layer's path to ``{"h": ..., "c": ...}``;
     ``progress(path, steps_done, steps_total)`` hears about long recurrent loops.
+    ``initial_outputs`` maps a path to the output before the first step, which masked
+    leading steps repeat (zeros by default, as Keras starts every call; a run continuing
+    an earlier chunk of the same sequence passes that chunk's ``Trace.last_output``).
     """
-    return _Executor(model, hard_sigmoid, until, initial_states, progress).run(list(inputs))
+    return _Executor(model, hard_sigmoid, until, initial_states, progress, initial_outputs).run(list(inputs))
 
 
 def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:

@@ -16,7 +16,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .executor import MODEL_CLASSES, RunResult, _Executor, is_op
+from .executor import MODEL_CLASSES, RunResult, is_op, run_model
 from .graph import parse_calls, tensor_refs
 from .model import Layer, Model
 from .recurrent import is_recurrent, recurrent_kind
@@ -95,7 +95,8 @@ def run_chunks(
         if progress is not None:
             def report(path, done, _n, start=start):  # noqa: E306 - chunk-local to whole-run steps
                 progress(path, start + done, total)
-        result = _Executor(model, hard_sigmoid, until, states, report, initial_outputs=outputs).run([part])
+        result = run_model(model, [part], hard_sigmoid=hard_sigmoid, until=until, initial_states=states,
+                           progress=report, initial_outputs=outputs)
         states = {t.path: t.trace.states for t in result.traces}
         outputs = {t.path: t.trace.last_output for t in result.traces}
         yield start, result
