@@ -43,3 +43,19 @@ def test_number_width_covers_signs_and_non_finite_values():
     assert render._number_width(np.array([np.nan, 0.5], np.float32)) == len("0.5000")
     assert render._number_width(np.array([np.nan], np.float32)) == len("nan")
     assert render._number_width(np.array([-np.inf], np.float32)) == len("-inf")
+
+
+def test_output_is_held_back_until_it_is_long(capsys):
+    from rich.text import Text
+
+    def failing(n):
+        for k in range(n):
+            yield Text(f"line {k}")
+        raise RuntimeError("rendering failed")
+
+    with pytest.raises(RuntimeError):
+        render.print_renderables(failing(3))
+    assert capsys.readouterr().out == ""  # an ordinary report: all or nothing
+    with pytest.raises(RuntimeError):
+        render.print_renderables(failing(3), hold=10)
+    assert capsys.readouterr().out == "line 0\nline 1\nline 2\n"  # a long one streams

@@ -129,3 +129,16 @@ def test_streamed_jsonl_narrows_steps_and_samples_across_chunks(tmp_path, monkey
     assert [(r["layer"], r["sample"], r["step"]) for r in records] == [("lstm_a", 1, s) for s in (1, 2, 3)]
     for r in records:
         np.testing.assert_allclose(r["hidden"], expected["layer/lstm_a/0"][1, r["t"]], atol=1e-5)
+
+
+def test_a_long_sequence_that_cannot_stream_says_so(tmp_path, monkeypatch):
+    info = MODELS["bidir_concat"]
+    expected = np.load(SAMPLES / info["expected"]["k2"])
+    x = tmp_path / "x.npy"
+    np.save(x, expected["input/0"])
+    monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
+    result = CliRunner().invoke(cli, ["run", str(SAMPLES / info["forms"]["k2_h5"]), "--input", str(x), "--jsonl"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0
+    assert ("Note: --jsonl holds the whole run in memory: layer 'bi' (Bidirectional) runs backwards over "
+            "the whole sequence\n") in result.stderr
