@@ -17,7 +17,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .executor import MODEL_CLASSES, RunResult, is_op, run_model
-from .graph import parse_calls, tensor_refs
+from .graph import io_refs, parse_calls, tensor_refs
 from .model import Layer, Model
 from .recurrent import is_recurrent, recurrent_kind
 
@@ -53,7 +53,7 @@ def streaming_blocker(model: Model, inputs: Sequence[np.ndarray]) -> Optional[st
     if np.ndim(inputs[0]) < 2:
         return "the input has no time axis"
     try:
-        _container_kind(model.layers, model.class_name or "Sequential", STEPS)
+        _container_kind(model.layers, model.class_name or "Sequential", STEPS)  # its outputs may mix kinds
     except _Blocked as e:
         return str(e)
     return None
@@ -102,26 +102,32 @@ def run_chunks(
         yield start, result
 
 
-def _container_kind(layers: List[Layer], class_name: str, kind: str) -> str:
+def _container_kind(layers: List[Layer], class_name: str, kind: str, output_layers=None) -> str:
+    """The kind of a (nested) model's output; _Blocked when one of its layers needs the
+    whole sequence."""
     if class_name == "Sequential" or not any(l.inbound_nodes for l in layers):
         for layer in layers:
             if layer.class_name != "InputLayer":
                 kind = _layer_kind(layer, [kind], None)
         return kind
-    kinds: Dict[str, str] = {}
+    kinds = {l.name: kind for l in layers if l.class_name == "InputLayer"}
+    pending = [(l, call) for l in layers if l.class_name != "InputLayer" for call in parse_calls(l.inbound_nodes)]
     last = kind
-    for layer in layers:
-        if layer.class_name == "InputLayer":
-            kinds[layer.name] = kind
-            continue
-        for call in parse_calls(layer.inbound_nodes):
-            refs = call.inputs + tensor_refs(call.kwargs)
-            sources = [kinds.get(name, STEPS) for name, _, _ in refs]
+    while pending:  # in dependency order, whatever order the config lists layers in
+        ready = [(l, c) for l, c in pending if all(r[0] in kinds for r in c.inputs + tensor_refs(c.kwargs))]
+        if not ready:
+            raise _Blocked(f"layer '{pending[0][0].path}' waits on inputs that are never computed")
+        for layer, call in ready:
+            sources = [kinds[name] for name, _, _ in call.inputs + tensor_refs(call.kwargs)]
             out = _layer_kind(layer, sources, call)
             if kinds.setdefault(layer.name, out) != out:
                 raise _Blocked(f"layer '{layer.path}' is called on sequences and on whole-run values")
             last = out
-    return last
+            pending.remove((layer, call))
+    outs = {kinds[name] for name, _, _ in io_refs(output_layers) if name in kinds}
+    if len(outs) > 1:
+        raise _Blocked("a nested model returns both sequences and whole-run values")
+    return outs.pop() if outs else last
 
 
 def _layer_kind(layer: Layer, sources: List[str], call) -> str:
@@ -136,7 +142,7 @@ def _layer_kind(layer: Layer, sources: List[str], call) -> str:
     if LAST in sources:
         raise _Blocked(f"{where} combines per-step values with a whole-run value")
     if cls in MODEL_CLASSES:
-        return _container_kind(layer.children, cls, STEPS)
+        return _container_kind(layer.children, cls, STEPS, cfg.get("output_layers"))
     if cls == "Bidirectional":
         raise _Blocked(f"{where} runs backwards over the whole sequence")
     if is_recurrent(layer):

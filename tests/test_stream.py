@@ -142,3 +142,16 @@ def test_a_long_sequence_that_cannot_stream_says_so(tmp_path, monkeypatch):
     assert result.exit_code == 0
     assert ("Note: --jsonl holds the whole run in memory: layer 'bi' (Bidirectional) runs backwards over "
             "the whole sequence\n") in result.stderr
+
+
+def test_a_real_keras_1_model_streams_to_its_recorded_predictions():
+    import h5py
+
+    from conftest import realworld
+
+    model = lstm_inspect.load(realworld("k1_dl4j_simple_lstm_th_model.h5"))
+    with h5py.File(realworld("companions/k1_dl4j_simple_lstm_th_model.inputs_and_outputs.h5"), "r") as f:
+        x, y = f["inputs/lstm_input_1"][()], f["predictions/dense_1"][()]
+    assert streaming_blocker(model, [x]) is None
+    *_, (start, last) = run_chunks(model, [x], steps_per_chunk=1)
+    np.testing.assert_allclose(last.outputs[0], y, atol=1e-5, rtol=0)
