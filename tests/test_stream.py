@@ -144,14 +144,17 @@ def test_a_long_sequence_that_cannot_stream_says_so(tmp_path, monkeypatch):
             "the whole sequence\n") in result.stderr
 
 
-def test_a_real_keras_1_model_streams_to_its_recorded_predictions():
-    import h5py
-
+def test_a_real_keras_2_model_streams_to_its_recorded_predictions():
+    # 283 sequences of 4 steps and predictions recorded with real Keras 2.0.8, run a step at a time.
     from conftest import realworld
 
-    model = lstm_inspect.load(realworld("k1_dl4j_simple_lstm_th_model.h5"))
-    with h5py.File(realworld("companions/k1_dl4j_simple_lstm_th_model.inputs_and_outputs.h5"), "r") as f:
-        x, y = f["inputs/lstm_input_1"][()], f["predictions/dense_1"][()]
-    assert streaming_blocker(model, [x]) is None
+    path = realworld("k2_dl4j_lstm_th_weights.h5")
+    companions = path.parent / "companions"
+    model = lstm_inspect.load(path, config=companions / "k2_dl4j_lstm_th_weights.model_config.json")
+    sequences = companions / "k2_dl4j_lstm_th_weights.sequences"
+    x = np.stack([np.loadtxt(sequences / f"{i}.csv", delimiter=";")[:, :12] for i in range(283)]).astype(np.float32)
+    expected = np.load(companions / "k2_dl4j_lstm_th_weights.predictions.npy")
+    assert streaming_blocker(model, [x]) is None and x.shape[1] > 1
     *_, (start, last) = run_chunks(model, [x], steps_per_chunk=1)
-    np.testing.assert_allclose(last.outputs[0], y, atol=1e-5, rtol=0)
+    assert start > 0
+    np.testing.assert_allclose(last.outputs[0].ravel(), expected, atol=1e-5, rtol=0)
