@@ -21,6 +21,10 @@ def __getattr__(name):
         from . import labels
 
         value = getattr(labels, name)
+    elif name in ("run_chunks", "streaming_blocker"):
+        from . import stream
+
+        value = getattr(stream, name)
     elif name in _ERRORS:
         from . import errors
 
@@ -48,6 +52,8 @@ __all__ = [
     "label_gates",
     "recurrent_layers",
     "run_model",
+    "run_chunks",
+    "streaming_blocker",
     "LstmInspectError",
     "NotAKerasFileError",
     "CorruptFileError",
