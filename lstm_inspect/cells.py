@@ -7,8 +7,10 @@ steps carry state and output forward, as Keras's ``rnn`` loop does.
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -104,38 +106,59 @@ def run_recurrent(
     out_tm1 = np.zeros((batch, u), np.float32)
     if initial_output is not None:
         out_tm1 = np.broadcast_to(np.asarray(initial_output, np.float32), (batch, u)).copy()
-    cell_args = _CellArgs(act=activation(view.activation, hard_sigmoid),
-                          rec_act=activation(view.recurrent_activation, hard_sigmoid) if names else None,
-                          U=U, recurrent_bias=recurrent_bias, units=u, reset_after=view.reset_after,
-                          scratch=np.empty((batch, width), np.float32))
-    chunk_steps = max(1, min(PROJECTION_CHUNK, PROJECTION_BYTES // (4 * batch * width or 1)))
-    x_proj = np.empty((min(chunk_steps, time), batch, width), np.float32)
+    act = activation(view.activation, hard_sigmoid)
+    rec_act = activation(view.recurrent_activation, hard_sigmoid) if names else None
+    errors = dict(np.geterr(), over="ignore")  # exp(-x) overflowing to inf is sigmoid's 0
 
-    with np.errstate(over="ignore"):  # exp(-x) overflowing to inf is sigmoid's 0
-        for s0 in range(0, time, chunk_steps):
-            s1 = min(s0 + chunk_steps, time)
-            chunk = np.ascontiguousarray(x_steps[s0:s1]).reshape(-1, x.shape[2])
-            x_chunk = x_proj[: s1 - s0]
-            np.matmul(chunk, W, out=x_chunk.reshape(-1, width))  # all steps' x_t @ W at once
-            if input_bias is not None:
-                x_chunk += input_bias
-            for s in range(s0, s1):
-                c_t = cell[s] if cell is not None else None
-                h_t = hidden[s]
-                c_t = step(cell_args, x_chunk[s - s0], h_tm1, c_tm1, gates[s] if names else None, c_t, h_t)
-                h_state = h_t
-                if mask_steps is not None:
-                    # Masked rows keep the states and repeat the previous output (or zeros).
-                    m = mask_steps[s]
-                    h_state = np.where(m, h_t, h_tm1)
+    def run_rows(rows: slice, report) -> None:
+        """The step loop for one block of batch rows (rows never interact)."""
+        n = rows.stop - rows.start
+        args = _CellArgs(act=act, rec_act=rec_act, U=U, recurrent_bias=recurrent_bias, units=u,
+                         reset_after=view.reset_after, scratch=np.empty((n, width), np.float32))
+        chunk_steps = max(1, min(PROJECTION_CHUNK, PROJECTION_BYTES // (4 * n * width or 1)))
+        x_proj = np.empty((min(chunk_steps, time), n, width), np.float32)
+        h_tm1_, c_tm1_, out_tm1_ = h_tm1[rows], c_tm1[rows], out_tm1[rows]
+        with np.errstate(**errors):
+            for s0 in range(0, time, chunk_steps):
+                s1 = min(s0 + chunk_steps, time)
+                chunk = np.ascontiguousarray(x_steps[s0:s1, rows]).reshape(-1, x.shape[2])
+                x_chunk = x_proj[: s1 - s0]
+                np.matmul(chunk, W, out=x_chunk.reshape(-1, width))  # all steps' x_t @ W at once
+                if input_bias is not None:
+                    x_chunk += input_bias
+                for s in range(s0, s1):
+                    c_t = cell[s, rows] if cell is not None else None
+                    h_t = hidden[s, rows]
+                    c_t = step(args, x_chunk[s - s0], h_tm1_, c_tm1_, gates[s, rows] if names else None, c_t, h_t)
+                    h_state = h_t
+                    if mask_steps is not None:
+                        # Masked rows keep the states and repeat the previous output (or zeros).
+                        m = mask_steps[s, rows]
+                        h_state = np.where(m, h_t, h_tm1_)
+                        if c_t is not None:
+                            np.copyto(c_t, c_tm1_, where=~m)
+                        np.copyto(h_t, 0.0 if zero_output_for_mask else out_tm1_, where=~m)
+                    h_tm1_, out_tm1_ = h_state, h_t
                     if c_t is not None:
-                        np.copyto(c_t, c_tm1, where=~m)
-                    np.copyto(h_t, 0.0 if zero_output_for_mask else out_tm1, where=~m)
-                h_tm1, out_tm1 = h_state, h_t
-                if c_t is not None:
-                    c_tm1 = c_t
-                if progress is not None and (s % 256 == 255 or s == time - 1):
-                    progress(view.path, s + 1, time)
+                        c_tm1_ = c_t
+                    if report is not None and (s % 256 == 255 or s == time - 1):
+                        report(view.path, s + 1, time)
+        h_tm1[rows], c_tm1[rows], out_tm1[rows] = h_tm1_, c_tm1_, out_tm1_
+
+    initial = {k: v.copy() for k, v in initial.items()}
+    parts = row_blocks(batch)
+    if len(parts) == 1:
+        run_rows(parts[0], progress)
+    else:
+        # Each block of rows in its own thread, BLAS single-threaded meanwhile: numpy releases
+        # the GIL in its matrix products and ufuncs, so the blocks use every core.
+        from concurrent.futures import ThreadPoolExecutor
+
+        with _blas_threads(1), ThreadPoolExecutor(len(parts) - 1) as pool:
+            others = [pool.submit(run_rows, rows, None) for rows in parts[1:]]
+            run_rows(parts[0], progress)
+            for f in others:
+                f.result()
 
     states = {"h": h_tm1.copy()} if view.kind != "lstm" else {"h": h_tm1.copy(), "c": c_tm1.copy()}
     by_gate = {}
@@ -147,6 +170,51 @@ def run_recurrent(
     return Trace(steps=order, gates=by_gate, cell=None if cell is None else cell.transpose(1, 0, 2),
                  hidden=hidden_bt, output=output, states=states, initial_states=initial,
                  last_output=out_tm1.copy())
+
+
+#: Batches are split over the cores in blocks of at least this many rows.
+MIN_ROWS_PER_THREAD = 16
+
+
+def row_blocks(batch: int, cores: Optional[int] = None) -> List[slice]:
+    """Contiguous blocks of batch rows to run side by side: one per core, each at least
+    MIN_ROWS_PER_THREAD rows; a single block when BLAS threads cannot be limited."""
+    if cores is None:
+        cores = _usable_cores() if _blas_limiter() is not None else 1
+    n = max(1, min(cores, batch // MIN_ROWS_PER_THREAD))
+    bounds = [round(k * batch / n) for k in range(n + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+_LIMITER: list = []
+
+
+def _blas_limiter():
+    """threadpoolctl's ``threadpool_limits``, or None where it is not installed."""
+    if not _LIMITER:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            threadpool_limits = None
+        _LIMITER.append(threadpool_limits)
+    return _LIMITER[0]
+
+
+@contextlib.contextmanager
+def _blas_threads(n: int):
+    limiter = _blas_limiter()
+    if limiter is None:
+        yield
+        return
+    with limiter(limits=n, user_api="blas"):
+        yield
 
 
 @dataclass

@@ -52,3 +52,38 @@ def test_masked_steps_carry_state_and_output(gen, form):
     seq = run_recurrent(lstm, x, mask=mask).output
     np.testing.assert_allclose(seq, expected["layer/lstm/0"], atol=1e-5)
     np.testing.assert_allclose(run_recurrent(gru, seq, mask=mask).output, expected["layer/gru/0"], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODELS if "conv" not in n))
+def test_batch_rows_split_over_threads_give_the_same_run(name, monkeypatch):
+    # Rows never interact: the run in blocks of rows, one thread each, equals the one-block run.
+    import lstm_inspect
+    from lstm_inspect import cells
+    from lstm_inspect.executor import run_model
+
+    info = MODELS[name]
+    expected = np.load(SAMPLES / info["expected"]["k2"])
+    model = lstm_inspect.load(SAMPLES / info["forms"]["k2_h5"])
+    inputs = [expected[f"input/{i}"] for i in range(len(info["inputs"]))]
+    whole = run_model(model, inputs)
+    monkeypatch.setattr(cells, "MIN_ROWS_PER_THREAD", 1)
+    monkeypatch.setattr(cells, "_usable_cores", lambda: 3)
+    assert len(cells.row_blocks(3)) == 3 or cells._blas_limiter() is None
+    split = run_model(model, inputs)
+    for y, y_split in zip(whole.outputs, split.outputs):
+        np.testing.assert_allclose(y_split, y, atol=1e-6, rtol=0)
+    for t, t_split in zip(whole.traces, split.traces):
+        np.testing.assert_allclose(t_split.trace.hidden, t.trace.hidden, atol=1e-6, rtol=0)
+        for g in t.trace.gates:
+            np.testing.assert_allclose(t_split.trace.gates[g], t.trace.gates[g], atol=1e-6, rtol=0)
+        for k in t.trace.states:
+            np.testing.assert_allclose(t_split.trace.states[k], t.trace.states[k], atol=1e-6, rtol=0)
+
+
+def test_row_blocks_cover_the_batch():
+    from lstm_inspect.cells import row_blocks
+
+    assert row_blocks(31, cores=2) == [slice(0, 31)]
+    assert row_blocks(32, cores=2) == [slice(0, 16), slice(16, 32)]
+    assert row_blocks(100, cores=4) == [slice(0, 25), slice(25, 50), slice(50, 75), slice(75, 100)]
+    assert row_blocks(1, cores=8) == [slice(0, 1)]
