@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES, realworld
+from conftest import MODELS, SAMPLES, dl4j_keras2_weights, realworld
 from lstm_inspect.executor import run_model
 
 FORMS = [
@@ -76,12 +76,7 @@ def test_keras_1_theano_model_reproduces_its_recorded_predictions():
 
 def test_keras_2_theano_weights_reproduce_their_recorded_predictions():
     # 283 sequences and predictions recorded with real Keras 2.0.8 (predict.py in the source repo).
-    path = realworld("k2_dl4j_lstm_th_weights.h5")
-    companions = path.parent / "companions"
-    model = lstm_inspect.load(path, config=companions / "k2_dl4j_lstm_th_weights.model_config.json")
-    sequences = companions / "k2_dl4j_lstm_th_weights.sequences"
-    x = np.stack([np.loadtxt(sequences / f"{i}.csv", delimiter=";")[:, :12] for i in range(283)]).astype(np.float32)
-    expected = np.load(companions / "k2_dl4j_lstm_th_weights.predictions.npy")
+    model, x, expected = dl4j_keras2_weights()
     result = run_model(model, [x])
     np.testing.assert_allclose(result.outputs[0].ravel(), expected, atol=1e-5, rtol=0)
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES
+from conftest import MODELS, SAMPLES, dl4j_keras2_weights
 from lstm_inspect.cli import cli
 from lstm_inspect.executor import run_model
 from lstm_inspect.stream import run_chunks, streaming_blocker
@@ -86,6 +86,15 @@ def test_every_blocked_sample_is_blocked():
         assert word in (streaming_blocker(model, inputs) or ""), name
 
 
+def _sample_input(tmp_path, name):
+    """(model path, .npy of the sample's input, what Keras computed) for a k2 sample model."""
+    info = MODELS[name]
+    expected = np.load(SAMPLES / info["expected"]["k2"])
+    x = tmp_path / "x.npy"
+    np.save(x, expected["input/0"])
+    return str(SAMPLES / info["forms"]["k2_h5"]), str(x), expected
+
+
 def _jsonl(args):
     result = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert result.exit_code == 0, result.output
@@ -94,14 +103,10 @@ def _jsonl(args):
 
 def test_streamed_jsonl_equals_the_jsonl_of_the_whole_run(tmp_path, monkeypatch):
     # --npz keeps the whole run; without it a streamable model is run in chunks (here of 2 steps).
-    info = MODELS["masking"]
-    expected = np.load(SAMPLES / info["expected"]["k2"])
-    x = tmp_path / "x.npy"
-    np.save(x, expected["input/0"])
-    model = str(SAMPLES / info["forms"]["k2_h5"])
-    whole = _jsonl(["run", model, "--input", str(x), "--jsonl", "--npz", str(tmp_path / "all.npz")])
+    model, x, _ = _sample_input(tmp_path, "masking")
+    whole = _jsonl(["run", model, "--input", x, "--jsonl", "--npz", str(tmp_path / "all.npz")])
     monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
-    streamed = _jsonl(["run", model, "--input", str(x), "--jsonl"])
+    streamed = _jsonl(["run", model, "--input", x, "--jsonl"])
     assert len(streamed) == len(whole)
     for a, b in zip(streamed, whole):
         ra, rb = json.loads(a), json.loads(b)
@@ -118,12 +123,9 @@ def test_streamed_jsonl_equals_the_jsonl_of_the_whole_run(tmp_path, monkeypatch)
 
 
 def test_streamed_jsonl_narrows_steps_and_samples_across_chunks(tmp_path, monkeypatch):
-    info = MODELS["stacked_lstm"]
-    expected = np.load(SAMPLES / info["expected"]["k2"])
-    x = tmp_path / "x.npy"
-    np.save(x, expected["input/0"])
+    model, x, expected = _sample_input(tmp_path, "stacked_lstm")
     monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
-    lines = _jsonl(["run", str(SAMPLES / info["forms"]["k2_h5"]), "--input", str(x), "--jsonl",
+    lines = _jsonl(["run", model, "--input", x, "--jsonl",
                     "--steps", "1:4", "--sample", "1", "--layer", "lstm_a"])
     records = [json.loads(line) for line in lines]
     assert [(r["layer"], r["sample"], r["step"]) for r in records] == [("lstm_a", 1, s) for s in (1, 2, 3)]
@@ -132,13 +134,9 @@ def test_streamed_jsonl_narrows_steps_and_samples_across_chunks(tmp_path, monkey
 
 
 def test_a_long_sequence_that_cannot_stream_says_so(tmp_path, monkeypatch):
-    info = MODELS["bidir_concat"]
-    expected = np.load(SAMPLES / info["expected"]["k2"])
-    x = tmp_path / "x.npy"
-    np.save(x, expected["input/0"])
+    model, x, _ = _sample_input(tmp_path, "bidir_concat")
     monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
-    result = CliRunner().invoke(cli, ["run", str(SAMPLES / info["forms"]["k2_h5"]), "--input", str(x), "--jsonl"],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["run", model, "--input", x, "--jsonl"], catch_exceptions=False)
     assert result.exit_code == 0
     assert ("Note: --jsonl holds the whole run in memory: layer 'bi' (Bidirectional) runs backwards over "
             "the whole sequence\n") in result.stderr
@@ -146,14 +144,7 @@ def test_a_long_sequence_that_cannot_stream_says_so(tmp_path, monkeypatch):
 
 def test_a_real_keras_2_model_streams_to_its_recorded_predictions():
     # 283 sequences of 4 steps and predictions recorded with real Keras 2.0.8, run a step at a time.
-    from conftest import realworld
-
-    path = realworld("k2_dl4j_lstm_th_weights.h5")
-    companions = path.parent / "companions"
-    model = lstm_inspect.load(path, config=companions / "k2_dl4j_lstm_th_weights.model_config.json")
-    sequences = companions / "k2_dl4j_lstm_th_weights.sequences"
-    x = np.stack([np.loadtxt(sequences / f"{i}.csv", delimiter=";")[:, :12] for i in range(283)]).astype(np.float32)
-    expected = np.load(companions / "k2_dl4j_lstm_th_weights.predictions.npy")
+    model, x, expected = dl4j_keras2_weights()
     assert streaming_blocker(model, [x]) is None and x.shape[1] > 1
     *_, (start, last) = run_chunks(model, [x], steps_per_chunk=1)
     assert start > 0
