@@ -149,3 +149,19 @@ def test_a_real_keras_2_model_streams_to_its_recorded_predictions():
     *_, (start, last) = run_chunks(model, [x], steps_per_chunk=1)
     assert start > 0
     np.testing.assert_allclose(last.outputs[0].ravel(), expected, atol=1e-5, rtol=0)
+
+
+def test_streamed_state_out_and_initial_state_equal_the_whole_run(tmp_path, monkeypatch):
+    model, x, _ = _sample_input(tmp_path, "stacked_lstm")
+    for name, stream in (("whole", False), ("streamed", True)):
+        if stream:
+            monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
+        extra = [] if stream else ["--npz", str(tmp_path / f"{name}.npz")]
+        _jsonl(["run", model, "--input", x, "--jsonl", "--state-out", str(tmp_path / f"{name}_1.npz")] + extra)
+        _jsonl(["run", model, "--input", x, "--jsonl", "--initial-state", str(tmp_path / f"{name}_1.npz"),
+                "--state-out", str(tmp_path / f"{name}_2.npz")] + extra)
+    for k in (1, 2):
+        with np.load(tmp_path / f"whole_{k}.npz") as a, np.load(tmp_path / f"streamed_{k}.npz") as b:
+            assert sorted(a.files) == sorted(b.files) == ["lstm_a/c", "lstm_a/h", "lstm_b/c", "lstm_b/h"]
+            for key in a.files:
+                np.testing.assert_allclose(b[key], a[key], atol=1e-6, rtol=0)
