@@ -197,11 +197,15 @@ _LIMITER: list = []
 
 
 def _blas_limiter():
-    """threadpoolctl's ``threadpool_limits``, or None where it is not installed."""
+    """threadpoolctl's ``threadpool_limits``, or None where it is not installed or cannot
+    see numpy's BLAS (whose threads would then compete with the blocks' threads)."""
     if not _LIMITER:
         try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
+            from threadpoolctl import threadpool_info, threadpool_limits
+
+            if not any(lib.get("user_api") == "blas" for lib in threadpool_info()):
+                threadpool_limits = None
+        except Exception:  # not installed, or a platform it does not know
             threadpool_limits = None
         _LIMITER.append(threadpool_limits)
     return _LIMITER[0]
