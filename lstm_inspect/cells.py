@@ -118,22 +118,27 @@ def run_recurrent(
         chunk_steps = max(1, min(PROJECTION_CHUNK, PROJECTION_BYTES // (4 * n * width or 1)))
         x_proj = np.empty((min(chunk_steps, time), n, width), np.float32)
         h_tm1_, c_tm1_, out_tm1_ = h_tm1[rows], c_tm1[rows], out_tm1[rows]
+        # this block's rows of the trace buffers and of the inputs, (steps, rows, ...)
+        gates_r = gates[:, rows] if names else None
+        cell_r = cell[:, rows] if cell is not None else None
+        hidden_r, x_r = hidden[:, rows], x_steps[:, rows]
+        mask_r = None if mask_steps is None else mask_steps[:, rows]
         with np.errstate(**errors):
             for s0 in range(0, time, chunk_steps):
                 s1 = min(s0 + chunk_steps, time)
-                chunk = np.ascontiguousarray(x_steps[s0:s1, rows]).reshape(-1, x.shape[2])
+                chunk = np.ascontiguousarray(x_r[s0:s1]).reshape(-1, x.shape[2])
                 x_chunk = x_proj[: s1 - s0]
                 np.matmul(chunk, W, out=x_chunk.reshape(-1, width))  # all steps' x_t @ W at once
                 if input_bias is not None:
                     x_chunk += input_bias
                 for s in range(s0, s1):
-                    c_t = cell[s, rows] if cell is not None else None
-                    h_t = hidden[s, rows]
-                    c_t = step(args, x_chunk[s - s0], h_tm1_, c_tm1_, gates[s, rows] if names else None, c_t, h_t)
+                    c_t = cell_r[s] if cell_r is not None else None
+                    h_t = hidden_r[s]
+                    c_t = step(args, x_chunk[s - s0], h_tm1_, c_tm1_, gates_r[s] if names else None, c_t, h_t)
                     h_state = h_t
-                    if mask_steps is not None:
+                    if mask_r is not None:
                         # Masked rows keep the states and repeat the previous output (or zeros).
-                        m = mask_steps[s, rows]
+                        m = mask_r[s]
                         h_state = np.where(m, h_t, h_tm1_)
                         if c_t is not None:
                             np.copyto(c_t, c_tm1_, where=~m)
