@@ -990,14 +990,11 @@ def _step_function_us(view, batch: int) -> float:
     from lstm_inspect.activations import activation
 
     u = view.units
-    w = {k: (None if v is None else np.asarray(v, np.float32)) for k, v in view.canonical().items()}
-    width = w["recurrent_kernel"].shape[1]
-    fused = view.kind == "lstm" and view.activation == "tanh" and view.recurrent_activation == "sigmoid"
-    step = cells._lstm_step_sigmoid_tanh if fused else cells._STEPS[view.kind]
-    bias = w["bias"]
+    step, _, U, _, recurrent_bias = cells.prepare(view)
+    width = U.shape[1]
     args = cells._CellArgs(act=activation(view.activation), rec_act=activation(view.recurrent_activation),
-                           U=w["recurrent_kernel"], recurrent_bias=bias[1] if bias is not None and bias.ndim == 2 else None,
-                           units=u, reset_after=view.reset_after, scratch=np.empty((batch, width), np.float32))
+                           U=U, recurrent_bias=recurrent_bias, units=u, reset_after=view.reset_after,
+                           scratch=np.empty((batch, width), np.float32))
     rng = np.random.default_rng(0)
     x_t = rng.standard_normal((batch, width), dtype=np.float32)
     h_tm1 = rng.standard_normal((batch, u), dtype=np.float32) * 0.1

@@ -8,6 +8,7 @@ steps carry state and output forward, as Keras's ``rnn`` loop does.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence
@@ -66,23 +67,10 @@ def run_recurrent(
         raise UnsupportedError(f"layer '{view.path}': ConvLSTM is not run yet")
     x = np.asarray(x, dtype=np.float32)
     batch, time = x.shape[0], x.shape[1]
-    w = {k: (None if v is None else np.asarray(v, dtype=np.float32)) for k, v in view.canonical().items()}
-    step = _STEPS[view.kind]
+    step, W, U, input_bias, recurrent_bias = prepare(view)
     names = gate_order(view.kind)
     u = view.units
     width = n_blocks(view.kind) * u
-    W, U, bias = w["kernel"], w["recurrent_kernel"], w["bias"]
-    if view.kind == "lstm" and view.activation == "tanh" and view.recurrent_activation == "sigmoid":
-        # The usual LSTM takes one sigmoid pass for all four gates: tanh(x) = 2 sigmoid(2x) - 1,
-        # with the candidate's columns of kernel, recurrent_kernel and bias doubled once here.
-        step = _lstm_step_sigmoid_tanh
-        double_c = np.ones(width, np.float32)
-        double_c[2 * u : 3 * u] = 2.0
-        W, U = W * double_c, U * double_c
-        bias = None if bias is None else bias * double_c
-    input_bias, recurrent_bias = bias, None
-    if bias is not None and bias.ndim == 2:  # GRU reset_after: (input bias, recurrent bias)
-        input_bias, recurrent_bias = bias[0], bias[1]
 
     # Time-major views in processing order: no copies (reversed for go_backwards).
     x_steps = x.transpose(1, 0, 2)
@@ -177,6 +165,26 @@ def run_recurrent(
                  last_output=out_tm1.copy())
 
 
+def prepare(view: RecurrentLayer):
+    """``(step function, kernel, recurrent_kernel, input bias, recurrent bias)`` for a layer,
+    float32, in the form its step function takes them."""
+    w = {k: (None if v is None else np.asarray(v, dtype=np.float32)) for k, v in view.canonical().items()}
+    W, U, bias = w["kernel"], w["recurrent_kernel"], w["bias"]
+    step = _STEPS[view.kind]
+    if view.kind == "lstm" and view.activation == "tanh" and view.recurrent_activation == "sigmoid":
+        # The usual LSTM takes one sigmoid pass for all four gates: tanh(x) = 2 sigmoid(2x) - 1,
+        # with the candidate's columns of kernel, recurrent_kernel and bias doubled once here.
+        u = view.units
+        step = _lstm_step_sigmoid_tanh
+        double_c = np.ones(W.shape[-1], np.float32)
+        double_c[2 * u : 3 * u] = 2.0
+        W, U = W * double_c, U * double_c
+        bias = None if bias is None else bias * double_c
+    if bias is not None and bias.ndim == 2:  # GRU reset_after: (input bias, recurrent bias)
+        return step, W, U, bias[0], bias[1]
+    return step, W, U, bias, None
+
+
 #: Batches are split over the cores in blocks of at least this many rows.
 MIN_ROWS_PER_THREAD = 16
 
@@ -184,6 +192,8 @@ MIN_ROWS_PER_THREAD = 16
 def row_blocks(batch: int, cores: Optional[int] = None) -> List[slice]:
     """Contiguous blocks of batch rows to run side by side: one per core, each at least
     MIN_ROWS_PER_THREAD rows; a single block when BLAS threads cannot be limited."""
+    if batch < 2 * MIN_ROWS_PER_THREAD:  # the usual case: nothing to split, nothing to import
+        return [slice(0, batch)]
     if cores is None:
         cores = _usable_cores() if _blas_limiter() is not None else 1
     n = max(1, min(cores, batch // MIN_ROWS_PER_THREAD))
@@ -198,22 +208,19 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-_LIMITER: list = []
-
-
+@functools.lru_cache(maxsize=None)
 def _blas_limiter():
     """threadpoolctl's ``threadpool_limits``, or None where it is not installed or cannot
     see numpy's BLAS (whose threads would then compete with the blocks' threads)."""
-    if not _LIMITER:
-        try:
-            from threadpoolctl import threadpool_info, threadpool_limits
-
-            if not any(lib.get("user_api") == "blas" for lib in threadpool_info()):
-                threadpool_limits = None
-        except Exception:  # not installed, or a platform it does not know
-            threadpool_limits = None
-        _LIMITER.append(threadpool_limits)
-    return _LIMITER[0]
+    try:
+        from threadpoolctl import threadpool_info, threadpool_limits
+    except ImportError:
+        return None
+    try:
+        visible = any(lib.get("user_api") == "blas" for lib in threadpool_info())
+    except Exception:  # a platform it does not know
+        return None
+    return threadpool_limits if visible else None
 
 
 @contextlib.contextmanager

@@ -246,14 +246,14 @@ def _trace_block(st, flavour: str, rows_per_block: int = ROWS_PER_BLOCK) -> Iter
     names = list(st.values)
     several = u1 - u0 > 1
     n = len(st.steps)
-    widths = _column_widths(st, names, several) if n > rows_per_block else None
     masked = np.zeros(n, bool) if st.masked is None else np.asarray(st.masked[0], bool)
+    widths = _column_widths(st, names, several, masked.any()) if n > rows_per_block else None
     s0 = st.step_range[0]
     units_cell = "\n".join(str(u) for u in range(u0, u1))
+    headers = ["step", "t"] + (["unit"] if several else []) + names
     for b0 in range(0, max(n, 1), rows_per_block):
         b1 = min(b0 + rows_per_block, n)
         table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, show_header=b0 == 0)
-        headers = ["step", "t"] + (["unit"] if several else []) + names
         for k, header in enumerate(headers):
             table.add_column(header, justify="right", no_wrap=True, min_width=widths[k] if widths else None)
         for j in range(b0, b1):
@@ -271,14 +271,13 @@ def _trace_block(st, flavour: str, rows_per_block: int = ROWS_PER_BLOCK) -> Iter
         yield Text("* masked step: state and output carried over from the step before", style="dim")
 
 
-def _column_widths(st, names: List[str], several: bool) -> List[int]:
-    """The width of every column over all steps (what Rich would measure for one table)."""
-    steps = np.asarray(st.steps)
-    widths = [max(4, len(str(st.step_range[0] + len(steps) - 1))),
-              max(1, max((len(str(t)) for t in (steps.min(), steps.max())), default=1) + int(st.masked is not None
-                                                                                            and bool(st.masked[0].any())))]
+def _column_widths(st, names: List[str], several: bool, any_masked: bool) -> List[int]:
+    """The width of every column over all steps (what Rich would measure for one table):
+    step, t (with its ``*`` on masked steps), unit, then one per quantity."""
+    widths = [max(len("step"), len(str(st.step_range[1] - 1))),
+              len(str(int(np.max(st.steps)))) + int(any_masked)]
     if several:
-        widths.append(max(4, len(str(st.units[1] - 1))))
+        widths.append(max(len("unit"), len(str(st.units[1] - 1))))
     for name in names:
         widths.append(max(len(name), _number_width(np.asarray(st.values[name][0]))))
     return widths

@@ -12,6 +12,7 @@ sequence, and :func:`streaming_blocker` says which one stops a model.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -91,15 +92,17 @@ def run_chunks(
     outputs: Dict[str, np.ndarray] = {}
     for start in range(0, max(total, 1), n):
         part = x[:, start : start + n]
-        report = None
-        if progress is not None:
-            def report(path, done, _n, start=start):  # noqa: E306 - chunk-local to whole-run steps
-                progress(path, start + done, total)
+        report = None if progress is None else functools.partial(_in_whole_run, progress, start, total)
         result = run_model(model, [part], hard_sigmoid=hard_sigmoid, until=until, initial_states=states,
                            progress=report, initial_outputs=outputs)
         states = {t.path: t.trace.states for t in result.traces}
         outputs = {t.path: t.trace.last_output for t in result.traces}
         yield start, result
+
+
+def _in_whole_run(progress, start: int, total: int, path: str, done: int, _steps: int) -> None:
+    """A chunk's progress, counted in the whole run's steps."""
+    progress(path, start + done, total)
 
 
 def _container_kind(layers: List[Layer], class_name: str, kind: str, output_layers=None) -> str:
