@@ -45,6 +45,30 @@ def dl4j_keras2_weights():
     return model, x, np.load(companions / "k2_dl4j_lstm_th_weights.predictions.npy")
 
 
+def assert_chunks_match_keras(chunks, expected, n_outputs: int) -> None:
+    """A run cut into chunks (``[(first step, RunResult)]``; one chunk for a whole run)
+    gives what real Keras computed (sample_models/expected): every model output, and each
+    recurrent layer's output and returned states."""
+    last = chunks[-1][1]
+    for k in range(n_outputs):
+        want, got = expected[f"output/{k}"], last.outputs[k]
+        if got.shape != want.shape:  # a sequence: the chunks' outputs, joined
+            got = np.concatenate([r.outputs[k] for _, r in chunks], axis=1)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=f"output {k}")
+    for j, t in enumerate(last.traces):
+        key = f"layer/{t.path}"
+        if f"{key}/0" not in expected.files:
+            continue
+        hidden = np.concatenate([r.traces[j].trace.hidden for _, r in chunks], axis=1)
+        want = expected[f"{key}/0"]
+        got = hidden if t.view.return_sequences else hidden[:, -1]
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=key)
+        for n, state in ((1, "h"), (2, "c")):
+            if f"{key}/{n}" in expected.files:
+                np.testing.assert_allclose(t.trace.states[state], expected[f"{key}/{n}"], atol=1e-5, rtol=0,
+                                           err_msg=f"{key} {state}")
+
+
 @pytest.fixture
 def runner():
     from click.testing import CliRunner

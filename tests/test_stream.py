@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES, dl4j_keras2_weights
+from conftest import MODELS, SAMPLES, assert_chunks_match_keras, dl4j_keras2_weights
 from lstm_inspect.cli import cli
 from lstm_inspect.executor import run_model
 from lstm_inspect.stream import run_chunks, streaming_blocker
@@ -41,13 +41,13 @@ def _load(name, form):
         pytest.skip(f"{name} is not written in the {form[0]} form")
     expected = np.load(SAMPLES / info["expected"][form[1]])
     model = lstm_inspect.load(SAMPLES / info["forms"][form[0]])
-    return model, [expected[f"input/{i}"] for i in range(len(info["inputs"]))]
+    return model, [expected[f"input/{i}"] for i in range(len(info["inputs"]))], expected
 
 
 @pytest.mark.parametrize("form", FORMS, ids=[f[0] for f in FORMS])
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_chunked_run_equals_the_whole_run(name, form):
-    model, inputs = _load(name, form)
+def test_chunked_run_equals_keras(name, form):
+    model, inputs, expected = _load(name, form)
     blocker = streaming_blocker(model, inputs)
     if blocker is not None:
         assert name in BLOCKED or len(inputs) > 1, f"{name} unexpectedly blocked: {blocker}"
@@ -55,34 +55,18 @@ def test_chunked_run_equals_the_whole_run(name, form):
             assert BLOCKED[name] in blocker
         return
     assert name not in BLOCKED
-    whole = run_model(model, inputs)
     for n in (1, 2, 3):
         chunks = list(run_chunks(model, inputs, steps_per_chunk=n))
         assert [start for start, _ in chunks] == list(range(0, inputs[0].shape[1], n))
-        for k, t in enumerate(whole.traces):
-            parts = [r.traces[k] for _, r in chunks]
-            assert all(p.path == t.path for p in parts)
-            np.testing.assert_array_equal(np.concatenate([p.trace.steps + s for (s, _), p in zip(chunks, parts)]),
-                                          t.trace.steps)
-            for g, value in t.trace.gates.items():
-                joined = np.concatenate([p.trace.gates[g] for p in parts], axis=1)
-                np.testing.assert_allclose(joined, value, atol=1e-6, rtol=0, err_msg=f"{t.path} {g} n={n}")
-            for q in ("cell", "hidden"):
-                if getattr(t.trace, q) is not None:
-                    joined = np.concatenate([getattr(p.trace, q) for p in parts], axis=1)
-                    np.testing.assert_allclose(joined, getattr(t.trace, q), atol=1e-6, rtol=0, err_msg=f"{t.path} {q}")
-            for key, state in t.trace.states.items():
-                np.testing.assert_allclose(parts[-1].trace.states[key], state, atol=1e-6, rtol=0)
-        for k, y in enumerate(whole.outputs):
-            y_last = chunks[-1][1].outputs[k]
-            if y_last.shape != y.shape:  # a sequence: the chunks' outputs, joined
-                y_last = np.concatenate([r.outputs[k] for _, r in chunks], axis=1)
-            np.testing.assert_allclose(y_last, y, atol=1e-6, rtol=0, err_msg=f"output {k}")
+        for j, t in enumerate(chunks[-1][1].traces):  # each chunk's steps, in order
+            steps = np.concatenate([r.traces[j].trace.steps + start for start, r in chunks])
+            np.testing.assert_array_equal(steps, np.arange(inputs[0].shape[1]), err_msg=t.path)
+        assert_chunks_match_keras(chunks, expected, MODELS[name]["n_outputs"])
 
 
 def test_every_blocked_sample_is_blocked():
     for name, word in BLOCKED.items():
-        model, inputs = _load(name, ("k2_h5", "k2"))
+        model, inputs, _ = _load(name, ("k2_h5", "k2"))
         assert word in (streaming_blocker(model, inputs) or ""), name
 
 
@@ -101,25 +85,22 @@ def _jsonl(args):
     return result.stdout.splitlines()
 
 
-def test_streamed_jsonl_equals_the_jsonl_of_the_whole_run(tmp_path, monkeypatch):
-    # --npz keeps the whole run; without it a streamable model is run in chunks (here of 2 steps).
-    model, x, _ = _sample_input(tmp_path, "masking")
-    whole = _jsonl(["run", model, "--input", x, "--jsonl", "--npz", str(tmp_path / "all.npz")])
+def test_streamed_jsonl_gives_what_keras_computed(tmp_path, monkeypatch):
+    # Masking -> LSTM(3, return_sequences) -> GRU(2), run 2 steps at a time.
+    model, x, expected = _sample_input(tmp_path, "masking")
     monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
-    streamed = _jsonl(["run", model, "--input", x, "--jsonl"])
-    assert len(streamed) == len(whole)
-    for a, b in zip(streamed, whole):
-        ra, rb = json.loads(a), json.loads(b)
-        assert {k: ra[k] for k in ("layer", "sample", "step", "t", "masked")} == \
-               {k: rb[k] for k in ("layer", "sample", "step", "t", "masked")}
-        for k in ra:
-            if isinstance(ra[k], list):
-                np.testing.assert_allclose(ra[k], rb[k], atol=1e-6)
+    records = [json.loads(line) for line in _jsonl(["run", model, "--input", x, "--jsonl"])]
+    batch, time = expected["input/0"].shape[:2]
+    assert len(records) == 2 * batch * time
     # step order, then layer (in the order they ran), then sample
-    records = [json.loads(line) for line in streamed]
-    layers = list(dict.fromkeys(r["layer"] for r in records))
-    keys = [(r["step"], layers.index(r["layer"]), r["sample"]) for r in records]
-    assert keys == sorted(keys) and len(layers) >= 1
+    assert [(r["step"], r["layer"], r["sample"]) for r in records] == \
+        [(s, layer, b) for s in range(time) for layer in ("lstm", "gru") for b in range(batch)]
+    for r in records:
+        assert r["masked"] == (not expected[f"mask/{r['layer']}/0"][r["sample"], r["t"]])
+        if r["layer"] == "lstm":  # its output sequence, step by step
+            np.testing.assert_allclose(r["hidden"], expected["layer/lstm/0"][r["sample"], r["t"]], atol=1e-5)
+        elif r["step"] == time - 1:  # the GRU returns its last output
+            np.testing.assert_allclose(r["hidden"], expected["layer/gru/0"][r["sample"]], atol=1e-5)
 
 
 def test_streamed_jsonl_narrows_steps_and_samples_across_chunks(tmp_path, monkeypatch):
@@ -151,17 +132,20 @@ def test_a_real_keras_2_model_streams_to_its_recorded_predictions():
     np.testing.assert_allclose(last.outputs[0].ravel(), expected, atol=1e-5, rtol=0)
 
 
-def test_streamed_state_out_and_initial_state_equal_the_whole_run(tmp_path, monkeypatch):
-    model, x, _ = _sample_input(tmp_path, "stacked_lstm")
-    for name, stream in (("whole", False), ("streamed", True)):
-        if stream:
-            monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
-        extra = [] if stream else ["--npz", str(tmp_path / f"{name}.npz")]
-        _jsonl(["run", model, "--input", x, "--jsonl", "--state-out", str(tmp_path / f"{name}_1.npz")] + extra)
-        _jsonl(["run", model, "--input", x, "--jsonl", "--initial-state", str(tmp_path / f"{name}_1.npz"),
-                "--state-out", str(tmp_path / f"{name}_2.npz")] + extra)
-    for k in (1, 2):
-        with np.load(tmp_path / f"whole_{k}.npz") as a, np.load(tmp_path / f"streamed_{k}.npz") as b:
-            assert sorted(a.files) == sorted(b.files) == ["lstm_a/c", "lstm_a/h", "lstm_b/c", "lstm_b/h"]
-            for key in a.files:
-                np.testing.assert_allclose(b[key], a[key], atol=1e-6, rtol=0)
+def test_streamed_state_out_and_initial_state_give_keras_final_states(tmp_path, monkeypatch):
+    # LSTM(3, return_sequences, return_state) over 4 steps: streamed a step at a time, in two
+    # runs of 2 steps (--state-out, then --initial-state), it ends in the h and c Keras returned.
+    model, _, expected = _sample_input(tmp_path, "return_state")
+    x = expected["input/0"]
+    np.save(tmp_path / "first.npy", x[:, :2])
+    np.save(tmp_path / "second.npy", x[:, 2:])
+    monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 1)
+    _jsonl(["run", model, "--input", str(tmp_path / "first.npy"), "--jsonl", "--state-out", str(tmp_path / "s1.npz")])
+    lines = _jsonl(["run", model, "--input", str(tmp_path / "second.npy"), "--jsonl",
+                    "--initial-state", str(tmp_path / "s1.npz"), "--state-out", str(tmp_path / "s2.npz")])
+    with np.load(tmp_path / "s2.npz") as states:
+        assert sorted(states.files) == ["lstm/c", "lstm/h"]
+        np.testing.assert_allclose(states["lstm/h"], expected["layer/lstm/1"], atol=1e-5, rtol=0)
+        np.testing.assert_allclose(states["lstm/c"], expected["layer/lstm/2"], atol=1e-5, rtol=0)
+    for r in map(json.loads, lines):  # the second run's steps are Keras's steps 2 and 3
+        np.testing.assert_allclose(r["hidden"], expected["layer/lstm/0"][r["sample"], 2 + r["t"]], atol=1e-5)
