@@ -30,10 +30,6 @@ def sigmoid(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
     return np.reciprocal(out, out=out)
 
 
-def _tanh(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
-    return np.tanh(x, out=out)
-
-
 def _relu(x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
     return np.maximum(x, 0, out=out)
 
@@ -85,7 +81,7 @@ def _softmax(x: np.ndarray) -> np.ndarray:
 
 
 _ACTIVATIONS: Dict[str, Activation] = {
-    "tanh": _tanh,
+    "tanh": np.tanh,  # ufuncs take out= themselves
     "sigmoid": sigmoid,
     "relu": _relu,
     "linear": _linear,
@@ -96,7 +92,7 @@ _ACTIVATIONS: Dict[str, Activation] = {
     "swish": _into(lambda x: x * sigmoid(x)),
     "silu": _into(lambda x: x * sigmoid(x)),
     "gelu": _into(_gelu),
-    "exponential": _into(np.exp),
+    "exponential": np.exp,
     "softmax": _into(_softmax),
 }
 
