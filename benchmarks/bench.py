@@ -884,7 +884,7 @@ def profile_forward(li, paths, steps, features, threads) -> dict:
 
     import numpy as np
 
-    from lstm_inspect.activations import sigmoid
+    from lstm_inspect.kinds.activations import sigmoid
 
     report = {"threads": threads, "cprofile": {}, "lines": {}, "floors": {}}
     for cell in ("lstm", "gru"):
@@ -986,8 +986,8 @@ def _step_function_us(view, batch: int) -> float:
     on the buffers it would use (one step, no loop around it)."""
     import numpy as np
 
-    from lstm_inspect import cells
-    from lstm_inspect.activations import activation
+    from lstm_inspect.kinds import cells
+    from lstm_inspect.kinds.activations import activation
 
     u = view.units
     step, _, U, _, recurrent_bias = cells.prepare(view)

@@ -18,11 +18,11 @@ def __getattr__(name):
     if name == "load":
         from .api import load as value
     elif name in ("label_gates", "recurrent_layers"):
-        from . import labels
+        from .reports import labels
 
         value = getattr(labels, name)
     elif name in ("run_chunks", "streaming_blocker"):
-        from . import stream
+        from .forward import stream
 
         value = getattr(stream, name)
     elif name in _ERRORS:
@@ -41,7 +41,7 @@ def __dir__():
 
 def run_model(model, inputs, **options):
     """Run ``model`` forward in numpy; see :func:`lstm_inspect.executor.run_model`."""
-    from .executor import run_model as _run
+    from .forward.executor import run_model as _run
 
     return _run(model, inputs, **options)
 

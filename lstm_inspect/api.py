@@ -21,9 +21,9 @@ def load(
     16 GiB, or the budget of an enclosing :func:`lstm_inspect.limits.memory_budget`);
     a file that declares more is refused before anything is read.
     """
-    from .labels import recurrent_layers
+    from .reports.labels import recurrent_layers
     from .limits import ensure_budget
-    from .readers import read_model
+    from .reading import read_model
 
     with ensure_budget(max_memory):
         model = read_model(os.fspath(path), config=os.fspath(config) if config is not None else None)

@@ -118,12 +118,12 @@ def model_options(func: Callable) -> Callable:
 def emit(as_json: bool, document: Callable[[], dict], renderables: Callable[[], list]) -> None:
     """Write a result: JSON (built and written only when asked) or Rich tables."""
     if as_json:
-        from .serialize import dumps
+        from .reports.serialize import dumps
 
         sys.stdout.write(dumps(document()))
         sys.stdout.flush()
         return
-    from .render import print_renderables
+    from .reports.render import print_renderables
 
     print_renderables(renderables())
 
@@ -160,19 +160,19 @@ def gates(model: str, config: Optional[str], as_json: bool, hard_sigmoid: Option
     mean, std, min, max and L2 norm, with notes on layout and activations.
     """
     from .api import load
-    from .labels import label_gates
+    from .reports.labels import label_gates
 
     m = load(model, config=config)
     report = label_gates(m, hard_sigmoid=hard_sigmoid)
     _warn(m.warnings)
 
     def document():
-        from .serialize import gates_document
+        from .reports.serialize import gates_document
 
         return gates_document(report)
 
     def renderables():
-        from .render import gates_renderables
+        from .reports.render import gates_renderables
 
         return gates_renderables(report)
 
@@ -186,19 +186,19 @@ def layers(model: str, config: Optional[str], as_json: bool) -> None:
     """List every layer of MODEL: path, class, output shape, parameters, the
     config that matters, and whether `run` can compute it."""
     from .api import load
-    from .overview import layer_rows
+    from .reports.overview import layer_rows
 
     m = load(model, config=config)
     rows = layer_rows(m)
     _warn(m.warnings)
 
     def document():
-        from .serialize import layers_document
+        from .reports.serialize import layers_document
 
         return layers_document(m, rows)
 
     def renderables():
-        from .render import layers_renderables
+        from .reports.render import layers_renderables
 
         return layers_renderables(m, rows)
 
@@ -229,12 +229,12 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     model's outputs (equal to Keras's model.predict)."""
     from .api import load
     from .errors import UnsupportedError
-    from .executor import run_model
-    from .files import same_file
-    from .inputs import InputSpec, load_inputs, load_states, save_npz
-    from .overview import unrunnable_wrapper
-    from .runview import DEFAULT_UNITS, Selection, parse_range, select
-    from .signature import input_signature
+    from .forward.executor import run_model
+    from .reading.files import same_file
+    from .reading.inputs import InputSpec, load_inputs, load_states, save_npz
+    from .reports.overview import unrunnable_wrapper
+    from .reports.selection import DEFAULT_UNITS, Selection, parse_range, select
+    from .forward.signature import input_signature
 
     if as_json and jsonl:
         raise click.UsageError("--json and --jsonl cannot be used together")
@@ -265,7 +265,7 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     protect = [p for p in (model, config, input_path, initial_state) if p and p != "-"]
     streamed = False
     if jsonl and not npz_out:
-        from .stream import chunk_steps, streaming_blocker
+        from .forward.stream import chunk_steps, streaming_blocker
 
         blocker = streaming_blocker(m, arrays)
         streamed = blocker is None
@@ -273,7 +273,7 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
             notes.append(f"--jsonl holds the whole run in memory: {blocker}")
     progress = None
     if sys.stderr.isatty():
-        from .render import StepProgress
+        from .reports.render import StepProgress
 
         progress = StepProgress()
     options = dict(hard_sigmoid=hard_sigmoid, until=until, initial_states=states, progress=progress)
@@ -306,7 +306,7 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     _note(notes)
     _warn(m.warnings)
     if jsonl:
-        from .serialize import run_records
+        from .reports.serialize import run_records
 
         for line in run_records(selected):
             sys.stdout.write(line + "\n")
@@ -314,12 +314,12 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     names = [(spec.name, x) for spec, x in zip(specs, arrays)]
 
     def document():
-        from .serialize import run_document
+        from .reports.serialize import run_document
 
         return run_document(m, result, selected, names)
 
     def renderables():
-        from .render import run_renderables
+        from .reports.render import run_renderables
 
         return run_renderables(m, result, selected, outputs_sample=sel.samples[0])
 
@@ -330,10 +330,10 @@ def _stream_jsonl(m, arrays, options, sel, notes, state_out, protect) -> None:
     """``--jsonl`` a chunk of steps at a time: memory stays bounded for any length. The
     first chunk is computed before anything is written, so a model that cannot be run
     still gives one Error line and nothing else."""
-    from .inputs import save_npz
-    from .runview import select
-    from .serialize import run_records
-    from .stream import run_chunks
+    from .reading.inputs import save_npz
+    from .reports.selection import select
+    from .reports.serialize import run_records
+    from .forward.stream import run_chunks
 
     total = arrays[0].shape[1]
     result = None
@@ -389,7 +389,7 @@ def _note(messages) -> None:
 
 def _warn(messages) -> None:
     if messages:
-        from .render import warn
+        from .reports.render import warn
 
         for message in messages:
             warn(message)

@@ -6,7 +6,7 @@ import pytest
 
 import lstm_inspect
 from conftest import MODELS, SAMPLES
-from lstm_inspect.cells import run_recurrent
+from lstm_inspect.kinds.cells import run_recurrent
 
 # (model, layer path, npz key of the layer's input)
 CASES = [
@@ -59,8 +59,8 @@ def test_batch_rows_split_over_threads_give_what_keras_computed(name, monkeypatc
     # Rows never interact: run in blocks of one row, a thread each, every sample model still
     # gives Keras's outputs and recurrent layer outputs.
     from conftest import assert_chunks_match_keras
-    from lstm_inspect import cells
-    from lstm_inspect.executor import run_model
+    from lstm_inspect.kinds import cells
+    from lstm_inspect.forward.executor import run_model
 
     info = MODELS[name]
     expected = np.load(SAMPLES / info["expected"]["k2"])
@@ -74,7 +74,7 @@ def test_batch_rows_split_over_threads_give_what_keras_computed(name, monkeypatc
 
 
 def test_row_blocks_cover_the_batch():
-    from lstm_inspect.cells import row_blocks
+    from lstm_inspect.kinds.cells import row_blocks
 
     assert row_blocks(31, cores=2) == [slice(0, 31)]
     assert row_blocks(32, cores=2) == [slice(0, 16), slice(16, 32)]

@@ -689,7 +689,7 @@ def test_npz_and_state_out_cannot_be_the_same_file(runner, tmp_path):
 def test_interrupted_write_leaves_no_half_written_file(runner, tmp_path, monkeypatch, option, existing):
     """Interrupted (Ctrl-C) in the middle of writing: the old file is intact, or there is
     none, and no temporary file is left."""
-    from lstm_inspect import files
+    from lstm_inspect.reading import files
 
     out = tmp_path / "out.npz"
     if existing:
@@ -731,7 +731,7 @@ def test_names_with_lone_surrogates_print(runner, tmp_path):
 def test_a_report_that_fails_while_rendering_prints_nothing(runner, monkeypatch):
     from rich.text import Text
 
-    from lstm_inspect import render
+    from lstm_inspect.reports import render
 
     class Broken:
         def __rich_console__(self, console, options):

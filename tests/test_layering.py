@@ -8,7 +8,7 @@ import sys
 from conftest import ROOT
 
 PACKAGE = ROOT / "lstm_inspect"
-ALLOWED = {"h5py": "readers/", "rich": "render.py", "click": "cli.py"}
+ALLOWED = {"h5py": "reading/", "rich": "reports/render.py", "click": "cli.py"}
 
 
 def _imports(path):

@@ -6,9 +6,9 @@ import pytest
 
 import lstm_inspect
 from conftest import MODELS, SAMPLES
-from lstm_inspect import render
-from lstm_inspect.executor import run_model
-from lstm_inspect.runview import Selection, select
+from lstm_inspect.reports import render
+from lstm_inspect.forward.executor import run_model
+from lstm_inspect.reports.selection import Selection, select
 
 
 def _printed(capsys, model, result, selected, rows_per_block):

@@ -8,7 +8,7 @@ import pytest
 
 import lstm_inspect
 from conftest import MODELS, SAMPLES, dl4j_keras2_weights, realworld
-from lstm_inspect.executor import run_model
+from lstm_inspect.forward.executor import run_model
 
 FORMS = [
     ("k2_h5", "k2", None),

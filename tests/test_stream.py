@@ -11,8 +11,8 @@ from click.testing import CliRunner
 import lstm_inspect
 from conftest import MODELS, SAMPLES, assert_chunks_match_keras, dl4j_keras2_weights
 from lstm_inspect.cli import cli
-from lstm_inspect.executor import run_model
-from lstm_inspect.stream import run_chunks, streaming_blocker
+from lstm_inspect.forward.executor import run_model
+from lstm_inspect.forward.stream import run_chunks, streaming_blocker
 
 FORMS = [("k2_h5", "k2"), ("k3_keras", "k3")]
 
@@ -88,7 +88,7 @@ def _jsonl(args):
 def test_streamed_jsonl_gives_what_keras_computed(tmp_path, monkeypatch):
     # Masking -> LSTM(3, return_sequences) -> GRU(2), run 2 steps at a time.
     model, x, expected = _sample_input(tmp_path, "masking")
-    monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
+    monkeypatch.setattr("lstm_inspect.forward.stream.chunk_steps", lambda model, batch: 2)
     records = [json.loads(line) for line in _jsonl(["run", model, "--input", x, "--jsonl"])]
     batch, time = expected["input/0"].shape[:2]
     assert len(records) == 2 * batch * time
@@ -105,7 +105,7 @@ def test_streamed_jsonl_gives_what_keras_computed(tmp_path, monkeypatch):
 
 def test_streamed_jsonl_narrows_steps_and_samples_across_chunks(tmp_path, monkeypatch):
     model, x, expected = _sample_input(tmp_path, "stacked_lstm")
-    monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
+    monkeypatch.setattr("lstm_inspect.forward.stream.chunk_steps", lambda model, batch: 2)
     lines = _jsonl(["run", model, "--input", x, "--jsonl",
                     "--steps", "1:4", "--sample", "1", "--layer", "lstm_a"])
     records = [json.loads(line) for line in lines]
@@ -116,7 +116,7 @@ def test_streamed_jsonl_narrows_steps_and_samples_across_chunks(tmp_path, monkey
 
 def test_a_long_sequence_that_cannot_stream_says_so(tmp_path, monkeypatch):
     model, x, _ = _sample_input(tmp_path, "bidir_concat")
-    monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 2)
+    monkeypatch.setattr("lstm_inspect.forward.stream.chunk_steps", lambda model, batch: 2)
     result = CliRunner().invoke(cli, ["run", model, "--input", x, "--jsonl"], catch_exceptions=False)
     assert result.exit_code == 0
     assert ("Note: --jsonl holds the whole run in memory: layer 'bi' (Bidirectional) runs backwards over "
@@ -139,7 +139,7 @@ def test_streamed_state_out_and_initial_state_give_keras_final_states(tmp_path, 
     x = expected["input/0"]
     np.save(tmp_path / "first.npy", x[:, :2])
     np.save(tmp_path / "second.npy", x[:, 2:])
-    monkeypatch.setattr("lstm_inspect.stream.chunk_steps", lambda model, batch: 1)
+    monkeypatch.setattr("lstm_inspect.forward.stream.chunk_steps", lambda model, batch: 1)
     _jsonl(["run", model, "--input", str(tmp_path / "first.npy"), "--jsonl", "--state-out", str(tmp_path / "s1.npz")])
     lines = _jsonl(["run", model, "--input", str(tmp_path / "second.npy"), "--jsonl",
                     "--initial-state", str(tmp_path / "s1.npz"), "--state-out", str(tmp_path / "s2.npz")])

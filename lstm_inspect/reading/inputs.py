@@ -19,7 +19,7 @@ from typing import IO, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 from .files import (  # noqa: F401  (load_states and save_npz are part of this module's API)
     MAX_TEXT_BYTES,
     NUMERIC_KINDS,

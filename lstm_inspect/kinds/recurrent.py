@@ -16,11 +16,11 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .config import activation_name
-from .errors import ConfigError, UnsupportedError
-from .gates import KERAS1_GRU_ARRAY_GATES, KERAS1_LSTM_ARRAY_GATES, gate_columns, gate_order
-from .model import Layer, StoredArray
-from .versions import default_recurrent_activation
+from .activations import activation_name
+from ..errors import ConfigError, UnsupportedError
+from ..gates import KERAS1_GRU_ARRAY_GATES, KERAS1_LSTM_ARRAY_GATES, gate_columns, gate_order
+from ..model import Layer, StoredArray
+from ..versions import default_recurrent_activation
 
 ROLES = ("kernel", "recurrent_kernel", "bias")
 

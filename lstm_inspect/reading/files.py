@@ -15,8 +15,8 @@ from typing import IO, Dict, Sequence
 import numpy as np
 from numpy.lib import format as npy_format
 
-from .errors import InputError, LstmInspectError
-from .limits import current_budget, human
+from ..errors import InputError, LstmInspectError
+from ..limits import current_budget, human
 
 MAX_TEXT_BYTES = 64 << 20  #: .csv/.tsv/.txt/.json files and stdin
 NUMERIC_KINDS = "biuf"

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from .activations import activation, sigmoid
-from .gates import gate_columns, gate_order, n_blocks
+from ..gates import gate_columns, gate_order, n_blocks
 from .recurrent import RecurrentLayer
 
 
@@ -62,7 +62,7 @@ def run_recurrent(
     trace's arrays are (batch, steps, units) views of them.
     """
     if view.kind == "conv_lstm":
-        from .errors import UnsupportedError
+        from ..errors import UnsupportedError
 
         raise UnsupportedError(f"layer '{view.path}': ConvLSTM is not run yet")
     x = np.asarray(x, dtype=np.float32)

@@ -20,8 +20,8 @@ import numpy as np
 
 from .activations import activation
 from .cells import Trace
-from .errors import ConfigError, LstmInspectError, UnsupportedError
-from .gates import LSTM_GATES, split_gates
+from ..errors import ConfigError, LstmInspectError, UnsupportedError
+from ..gates import LSTM_GATES, split_gates
 from .ops import conv
 from .recurrent import RecurrentLayer
 

@@ -10,8 +10,8 @@ import re
 import h5py
 from typing import TYPE_CHECKING, List, Optional
 
-from ..binding import bind_v3
-from ..config import ModelSpec, loads_config, parse_model_config
+from .binding import bind_v3
+from .config import ModelSpec, loads_config, parse_model_config
 from ..errors import CorruptFileError, NotAKerasFileError, UnsupportedError
 from ..model import Model, StoredArray
 from ..limits import checked_json, current_budget, human
@@ -25,7 +25,7 @@ MAX_GROUPS = 100_000  #: groups visited in a weights file without a config
 if TYPE_CHECKING:  # zipfile and the inference of layers from weights are imported where used
     import zipfile
 
-    from ..infer import V3Object
+    from .infer import V3Object
 
 
 def read_keras_archive(file: str, config: Optional[ModelSpec]) -> Model:
@@ -137,7 +137,7 @@ def read_v3_weights(f, file: str, config: Optional[ModelSpec], archive: Optional
             output_layers=spec.output_layers,
             assumed_keras_major=assumed_major,
         )
-    from ..infer import infer_v3
+    from .infer import infer_v3
 
     root = _walk(f, "", depth=0, seen=set())
     if root_key == "_layer_checkpoint_dependencies" and root_key in root.children:
@@ -165,7 +165,7 @@ def _vars(g) -> List[StoredArray]:
 
 
 def _walk(g, key: str, depth: int, seen: set) -> V3Object:
-    from ..infer import V3Object
+    from .infer import V3Object
 
     if depth > 64:
         raise CorruptFileError("weights file nests groups more than 64 deep")

@@ -9,11 +9,11 @@ from typing import List, Optional
 
 import numpy as np
 
-from .errors import LstmInspectError
-from .gates import GATE_NAMES
-from .model import Model
-from .recurrent import GateSlice, RecurrentLayer, is_recurrent, recurrent_view
-from .versions import HARD_SIGMOID_FORMULAS, hard_sigmoid_flavour
+from ..errors import LstmInspectError
+from ..gates import GATE_NAMES
+from ..model import Model
+from ..kinds.recurrent import GateSlice, RecurrentLayer, is_recurrent, recurrent_view
+from ..versions import HARD_SIGMOID_FORMULAS, hard_sigmoid_flavour
 
 
 @dataclass

@@ -12,9 +12,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .activations import activation
-from .config import activation_name
-from .errors import UnsupportedError
-from .model import Layer
+from .activations import activation_name
+from ..errors import UnsupportedError
+from ..model import Layer
 
 Mask = Optional[np.ndarray]
 Result = Tuple[List[np.ndarray], List[Mask]]
@@ -104,7 +104,7 @@ def repeat_vector(layer, xs, masks, ctx) -> Result:
 def _fits(layer: Layer, nbytes: int) -> None:
     """A layer whose config (not its weights) sets its output size: check the output
     against the memory budget before numpy is asked for it."""
-    from .limits import current_budget
+    from ..limits import current_budget
 
     current_budget().check(nbytes, f"the output of layer '{layer.path}'")
 

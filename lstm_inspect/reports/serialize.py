@@ -8,7 +8,7 @@ import math
 from typing import Any, Dict, List
 
 from .labels import GatesReport, LayerReport, SliceReport
-from .versions import HARD_SIGMOID_FORMULAS
+from ..versions import HARD_SIGMOID_FORMULAS
 
 GATES_SCHEMA = "lstm-inspect/gates@1"
 LAYERS_SCHEMA = "lstm-inspect/layers@1"

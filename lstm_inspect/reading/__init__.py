@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from ..config import ModelSpec, loads_config, parse_model_config
+from .config import ModelSpec, loads_config, parse_model_config
 from ..errors import CorruptFileError, LstmInspectError, NotAKerasFileError
 from ..model import Model
 

@@ -18,7 +18,7 @@ from typing import Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .errors import ConfigError, UnsupportedError
+from ..errors import ConfigError, UnsupportedError
 
 IntOrTuple = Union[int, Sequence[int]]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Tuple
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 Ref = Tuple[str, int, int]
 

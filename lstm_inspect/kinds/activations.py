@@ -7,11 +7,11 @@
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
-from .errors import UnsupportedError
+from ..errors import ConfigError, UnsupportedError
 
 #: ``f(x, out=None)``: like a ufunc, writes into ``out`` when given (the step loops reuse buffers).
 Activation = Callable[..., np.ndarray]
@@ -105,3 +105,20 @@ def activation(name: str, hard_sigmoid: str = "keras2") -> Activation:
         return _ACTIVATIONS[name]
     except KeyError:
         raise UnsupportedError(f"activation '{name}' is not one lstm_inspect can compute") from None
+
+
+def activation_name(value: Any) -> str:
+    """An activation as a config stores it -> its name (``None`` means linear)."""
+    if value is None:
+        return "linear"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        inner = value.get("config")
+        if isinstance(inner, str):
+            return inner
+        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+            return inner["name"]
+        if isinstance(value.get("class_name"), str) and value["class_name"] != "function":
+            return value["class_name"]
+    raise ConfigError(f"activation {value!r:.60} is not one lstm_inspect knows")

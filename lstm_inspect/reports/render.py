@@ -14,9 +14,9 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from .gates import GATE_SHORT_NAMES
+from ..gates import GATE_SHORT_NAMES
 from .labels import GatesReport, LayerReport, gate_name
-from .versions import HARD_SIGMOID_FORMULAS
+from ..versions import HARD_SIGMOID_FORMULAS
 
 
 def make_console(stderr: bool = False) -> Console:

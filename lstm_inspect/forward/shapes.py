@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from .graph import io_refs, parse_calls
-from .model import Layer, Model
+from ..model import Layer, Model
 
 Shape = Optional[List[Optional[int]]]
 

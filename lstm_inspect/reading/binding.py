@@ -13,8 +13,8 @@ import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .config import LayerSpec, ModelSpec
-from .errors import ConfigError
-from .model import Layer, StoredArray
+from ..errors import ConfigError
+from ..model import Layer, StoredArray
 
 RECURRENT_WEIGHTS = {"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
 _DENSE_LIKE = {"Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "SeparableConv1D", "DepthwiseConv1D"}

@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
-from .errors import ConfigError
-from .model import Layer, StoredArray
+from ..errors import ConfigError
+from ..model import Layer, StoredArray
 
 _KERAS1_NAME = re.compile(r"^(?P<prefix>.*?)_?(?P<kind>[WUb])_(?P<gate>[a-z])$")
 

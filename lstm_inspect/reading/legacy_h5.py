@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Dict, List, Optional
 
-from ..binding import bind_legacy
-from ..config import ModelSpec, loads_config, parse_model_config
+from .binding import bind_legacy
+from .config import ModelSpec, loads_config, parse_model_config
 from ..errors import ConfigError, NotAKerasFileError
 from ..model import Model, StoredArray
 from .hdf5 import attr, member, open_h5, read_dataset, str_list
@@ -61,7 +61,7 @@ def _read_legacy(f, file: str, config: Optional[ModelSpec], full: bool) -> Model
     if spec is not None:
         layers = bind_legacy(spec, stored, file)
     else:
-        from ..infer import infer_legacy  # weights-only files without --config
+        from .infer import infer_legacy  # weights-only files without --config
 
         layers = infer_legacy(stored, file)
     return Model(

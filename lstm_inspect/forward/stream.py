@@ -19,8 +19,8 @@ import numpy as np
 
 from .executor import MODEL_CLASSES, RunResult, is_op, run_model
 from .graph import io_refs, parse_calls, tensor_refs
-from .model import Layer, Model
-from .recurrent import is_recurrent, recurrent_kind
+from ..model import Layer, Model
+from ..kinds.recurrent import is_recurrent, recurrent_kind
 
 #: Layers that compute each step from that step alone (and so may be run chunk by chunk).
 STEPWISE_LAYERS = frozenset({
@@ -62,7 +62,7 @@ def streaming_blocker(model: Model, inputs: Sequence[np.ndarray]) -> Optional[st
 
 def chunk_steps(model: Model, batch: int) -> int:
     """Steps per chunk: about CHUNK_BYTES of traces for the widest recurrent layer."""
-    from .labels import recurrent_layers
+    from ..reports.labels import recurrent_layers
 
     widest = max((v.units for v in recurrent_layers(model)), default=1)
     per_step = batch * 6 * widest * 4  # LSTM: 4 gates, cell, hidden

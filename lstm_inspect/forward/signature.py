@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import List, Optional, Tuple
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .graph import io_refs
-from .model import Layer, Model
-from .recurrent import is_recurrent
+from ..model import Layer, Model
+from ..kinds.recurrent import is_recurrent
 
 Signature = Tuple[str, Tuple[Optional[int], ...], str]
 

@@ -10,14 +10,14 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .cells import Trace, run_recurrent
-from .errors import ConfigError, LstmInspectError, UnsupportedError
+from ..kinds.cells import Trace, run_recurrent
+from ..errors import ConfigError, LstmInspectError, UnsupportedError
 from .graph import Ref, io_refs, tensor_refs
-from .labels import recurrent_layers
-from .layers_np import LAYERS, Context, Mask
-from .model import Layer, Model
-from .recurrent import RecurrentLayer, is_recurrent
-from .versions import hard_sigmoid_flavour, parse_version
+from ..reports.labels import recurrent_layers
+from ..kinds.layers_np import LAYERS, Context, Mask
+from ..model import Layer, Model
+from ..kinds.recurrent import RecurrentLayer, is_recurrent
+from ..versions import hard_sigmoid_flavour, parse_version
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 
@@ -236,7 +236,7 @@ class _Executor:
 
     def _run(self, view: RecurrentLayer, x, mask, initial_state, zero_output: bool) -> Trace:
         if view.kind == "conv_lstm":
-            from .conv_lstm import run_conv_lstm
+            from ..kinds.conv_lstm import run_conv_lstm
 
             if initial_state is not None or zero_output:
                 raise UnsupportedError(f"layer '{view.path}': initial states and zeroed masked outputs are not supported for ConvLSTM")

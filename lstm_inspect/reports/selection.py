@@ -8,8 +8,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .errors import LstmInspectError
-from .executor import LayerTrace, RunResult
+from ..errors import LstmInspectError
+from ..forward.executor import LayerTrace, RunResult
 
 #: Columns of a trace, in the order tables and JSON give them.
 QUANTITIES = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MODEL_CLASSES = {"Sequential", "Functional", "Model"}
 RNN_CLASSES = {"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM2D", "ConvLSTM1D", "ConvLSTM3D"}
@@ -102,26 +102,9 @@ class ModelSpec:
 def loads_config(text: str, where: str = "model config") -> Any:
     """Parse JSON config text, with a one-line error when it is not JSON, too large or
     nested absurdly deep (see :mod:`lstm_inspect.limits`)."""
-    from .limits import checked_json
+    from ..limits import checked_json
 
     return checked_json(text, where, error=ConfigError)
-
-
-def activation_name(value: Any) -> str:
-    """An activation as a config stores it -> its name (``None`` means linear)."""
-    if value is None:
-        return "linear"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        inner = value.get("config")
-        if isinstance(inner, str):
-            return inner
-        if isinstance(inner, dict) and isinstance(inner.get("name"), str):
-            return inner["name"]
-        if isinstance(value.get("class_name"), str) and value["class_name"] != "function":
-            return value["class_name"]
-    raise ConfigError(f"activation {value!r:.60} is not one lstm_inspect knows")
 
 
 def parse_model_config(raw: Any) -> ModelSpec:

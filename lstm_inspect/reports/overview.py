@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from .model import Layer, Model
-from .shapes import infer_shapes
+from ..model import Layer, Model
+from ..forward.shapes import infer_shapes
 
 #: Config keys worth showing, in this order, when a layer has them.
 SHOWN_KEYS = (
@@ -23,9 +23,9 @@ def runnable(layer: Layer) -> Optional[str]:
         return f"{layer.class_name} is not supported"
     for key in ("activation", "recurrent_activation"):
         if key in layer.config:  # a custom activation is refused by name, never imported
-            from .activations import activation
-            from .config import activation_name
-            from .errors import LstmInspectError
+            from ..kinds.activations import activation
+            from ..kinds.activations import activation_name
+            from ..errors import LstmInspectError
 
             try:
                 activation(activation_name(layer.config[key]))
@@ -42,7 +42,7 @@ def layer_rows(model: Model) -> List[Dict[str, Any]]:
     shapes = infer_shapes(model) if model.config_source != "weights" else {}
     rows = []
     for layer in model.walk():
-        from .config import activation_name
+        from ..kinds.activations import activation_name
 
         config: Dict[str, Any] = {}
         for key in SHOWN_KEYS:
@@ -72,9 +72,9 @@ def layer_rows(model: Model) -> List[Dict[str, Any]]:
 
 def _computable(layer: Layer) -> bool:
     """What the executor dispatches on (executor._compute), asked of the same registries."""
-    from .executor import MODEL_CLASSES, is_op
-    from .layers_np import LAYERS
-    from .recurrent import is_recurrent
+    from ..forward.executor import MODEL_CLASSES, is_op
+    from ..kinds.layers_np import LAYERS
+    from ..kinds.recurrent import is_recurrent
 
     return (
         layer.class_name in MODEL_CLASSES
@@ -90,7 +90,7 @@ def unrunnable_wrapper(model: Model, until: Optional[str] = None) -> Optional[st
     """Why `run` cannot get through a Bidirectional it would reach (one whose two
     directions are not both recurrent layers it knows, as a damaged or custom config
     can give), or None. Layers after ``until`` are never reached."""
-    from .recurrent import is_recurrent
+    from ..kinds.recurrent import is_recurrent
 
     for layer in model.walk():
         if layer.class_name == "Bidirectional":
