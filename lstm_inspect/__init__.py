@@ -17,10 +17,10 @@ _ERRORS = ("LstmInspectError", "NotAKerasFileError", "CorruptFileError", "Config
 def __getattr__(name):
     if name == "load":
         from .api import load as value
-    elif name in ("label_gates", "recurrent_layers"):
-        from .reports import labels
-
-        value = getattr(labels, name)
+    elif name == "label_gates":
+        from .reports.labels import label_gates as value
+    elif name == "recurrent_layers":
+        from .kinds.recurrent import recurrent_layers as value
     elif name in ("run_chunks", "streaming_blocker"):
         from .forward import stream
 

@@ -21,7 +21,7 @@ def load(
     16 GiB, or the budget of an enclosing :func:`lstm_inspect.limits.memory_budget`);
     a file that declares more is refused before anything is read.
     """
-    from .reports.labels import recurrent_layers
+    from .kinds.recurrent import recurrent_layers
     from .limits import ensure_budget
     from .reading import read_model
 

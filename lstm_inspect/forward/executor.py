@@ -13,7 +13,7 @@ import numpy as np
 from ..kinds.cells import Trace, run_recurrent
 from ..errors import ConfigError, LstmInspectError, UnsupportedError
 from .graph import Ref, io_refs, tensor_refs
-from ..reports.labels import recurrent_layers
+from ..kinds.recurrent import recurrent_layers
 from ..kinds.layers_np import LAYERS, Context, Mask
 from ..model import Layer, Model
 from ..kinds.recurrent import RecurrentLayer, is_recurrent

@@ -62,7 +62,7 @@ def streaming_blocker(model: Model, inputs: Sequence[np.ndarray]) -> Optional[st
 
 def chunk_steps(model: Model, batch: int) -> int:
     """Steps per chunk: about CHUNK_BYTES of traces for the widest recurrent layer."""
-    from ..reports.labels import recurrent_layers
+    from ..kinds.recurrent import recurrent_layers
 
     widest = max((v.units for v in recurrent_layers(model)), default=1)
     per_step = batch * 6 * widest * 4  # LSTM: 4 gates, cell, hidden

@@ -17,9 +17,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .activations import activation_name
-from ..errors import ConfigError, UnsupportedError
+from ..errors import ConfigError, LstmInspectError, UnsupportedError
 from ..gates import KERAS1_GRU_ARRAY_GATES, KERAS1_LSTM_ARRAY_GATES, gate_columns, gate_order
-from ..model import Layer, StoredArray
+from ..model import Layer, Model, StoredArray
 from ..versions import default_recurrent_activation
 
 ROLES = ("kernel", "recurrent_kernel", "bias")
@@ -301,3 +301,13 @@ def _canonical(view: RecurrentLayer) -> Dict[str, Optional[np.ndarray]]:
             b_input, b_recurrent = np.split(bias, 2)
             bias = b_input + b_recurrent if view.kind == "lstm" else np.stack([b_input, b_recurrent])
     return {"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias}
+
+
+def recurrent_layers(model: Model) -> List[RecurrentLayer]:
+    """Every recurrent layer of the model (each direction of a Bidirectional on its own)."""
+    if model.recurrent_views is None:
+        try:
+            model.recurrent_views = [recurrent_view(l, model.semantics_version) for l in model.walk() if is_recurrent(l)]
+        except LstmInspectError as e:  # weights that fit no layout: say which file
+            raise e.with_file(model.file) from None
+    return model.recurrent_views

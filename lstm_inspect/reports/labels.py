@@ -9,10 +9,9 @@ from typing import List, Optional
 
 import numpy as np
 
-from ..errors import LstmInspectError
 from ..gates import GATE_NAMES
 from ..model import Model
-from ..kinds.recurrent import GateSlice, RecurrentLayer, is_recurrent, recurrent_view
+from ..kinds.recurrent import GateSlice, RecurrentLayer, is_recurrent, recurrent_layers
 from ..versions import HARD_SIGMOID_FORMULAS, hard_sigmoid_flavour
 
 
@@ -59,16 +58,6 @@ class GatesReport:
     model: Model
     layers: List[LayerReport]
     hard_sigmoid: str  #: "keras2" or "keras3": what hard_sigmoid means for this file
-
-
-def recurrent_layers(model: Model) -> List[RecurrentLayer]:
-    """Every recurrent layer of the model (each direction of a Bidirectional on its own)."""
-    if model.recurrent_views is None:
-        try:
-            model.recurrent_views = [recurrent_view(l, model.semantics_version) for l in model.walk() if is_recurrent(l)]
-        except LstmInspectError as e:  # weights that fit no layout: say which file
-            raise e.with_file(model.file) from None
-    return model.recurrent_views
 
 
 def label_gates(model: Model, hard_sigmoid: Optional[str] = None) -> GatesReport:
