@@ -140,8 +140,20 @@ def test_inputs_are_checked_against_the_signature(tmp_path):
     assert given.names == ["input"] and given.arrays[0].shape == (1, 5, 1)
     assert given.notes == ["input 'input': one sequence of shape (5, 1); added a batch axis",
                            "input 'input' has 5 time steps; the model was saved for 3"]
-    with pytest.raises(lstm_inspect.LstmInspectError, match="the model has 1 input"):
+    with pytest.raises(lstm_inspect.LstmInspectError, match="the model has 1 input .'input'.; got 2 arrays"):
         lstm_inspect.run_report(model, [expected["input/0"], expected["input/0"]])
+
+
+def test_arrays_get_the_checks_a_file_gets():
+    model, expected = _sample("seed")
+    x = expected["input/0"].astype(np.float64)
+    report = lstm_inspect.run_report(model, x[0])  # one sequence, float64
+    assert report.notes == ["input 'input': one sequence of shape (3, 1); added a batch axis"]
+    assert report.inputs == [("input", (1, 3, 1))]
+    np.testing.assert_array_equal(report.result.outputs[0], lstm_inspect.run_report(model, x.astype(np.float32))
+                                  .result.outputs[0])
+    with pytest.raises(lstm_inspect.LstmInspectError, match="2 features per step; the model expects 1"):
+        lstm_inspect.run_report(model, np.zeros((1, 3, 2)))
 
 
 def test_an_unrunnable_bidirectional_is_refused_before_running(monkeypatch):

@@ -24,7 +24,7 @@ from ..errors import InputError, UnsupportedError
 from ..forward.executor import RunResult, run_model
 from ..forward.signature import input_signature
 from ..model import Model
-from ..reading.inputs import InputSpec, load_inputs, load_states
+from ..reading.inputs import InputSpec, fit_arrays, load_inputs, load_states
 from .selection import SelectedTrace, Selection, select
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -81,26 +81,30 @@ def read_inputs(model: Model, source: PathLike, stdin=None) -> ModelInputs:
     and check it against ``model``'s inputs. The time axis is free: a sequence may be
     longer or shorter than the model was saved for (a note says so), so that a stateful
     model can be run in chunks; a layer that needs the saved length still says so."""
-    declared = input_signature(model)
-    specs = [InputSpec(name, _free_time(shape), dtype) for name, shape, dtype in declared]
+    declared, specs = _signature(model)
     arrays, notes = load_inputs(source, specs, stdin)
-    return ModelInputs([name for name, _, _ in declared], arrays, notes + _length_notes(declared, arrays))
+    return ModelInputs([s.name for s in specs], arrays, notes + _length_notes(declared, arrays))
 
 
 def model_inputs(model: Model, inputs: Union[PathLike, np.ndarray, Sequence[np.ndarray], ModelInputs]) -> ModelInputs:
     """``inputs`` as :class:`ModelInputs`: a path is read with :func:`read_inputs`; an array
-    (one input) or a list of arrays (in the model's input order) is taken as it is."""
+    (one input) or a list of arrays (in the model's input order) gets the same checks and
+    conversions (a batch axis added to one sequence, float32 or integer token ids)."""
     if isinstance(inputs, ModelInputs):
         return inputs
     if isinstance(inputs, (str, os.PathLike)):
         return read_inputs(model, inputs)
-    arrays = [inputs] if isinstance(inputs, np.ndarray) else [np.asarray(x) for x in inputs]
+    declared, specs = _signature(model)
+    try:
+        arrays, notes = fit_arrays([inputs] if isinstance(inputs, np.ndarray) else list(inputs), specs)
+    except InputError as err:
+        raise err.with_file(model.file) from None
+    return ModelInputs([s.name for s in specs], arrays, notes + _length_notes(declared, arrays))
+
+
+def _signature(model: Model):
     declared = input_signature(model)
-    names = [name for name, _, _ in declared]
-    if len(arrays) != len(declared):
-        raise InputError(f"the model has {len(declared)} input(s) ({', '.join(map(repr, names))}); "
-                         f"got {len(arrays)} array(s)", file=model.file)
-    return ModelInputs(names, arrays, _length_notes(declared, arrays))
+    return declared, [InputSpec(name, _free_time(shape), dtype) for name, shape, dtype in declared]
 
 
 def _free_time(shape):
@@ -111,7 +115,7 @@ def _length_notes(declared, arrays) -> List[str]:
     return [
         f"input '{name}' has {x.shape[1]} time steps; the model was saved for {shape[1]}"
         for (name, shape, _), x in zip(declared, arrays)
-        if len(shape) >= 3 and shape[1] is not None and np.ndim(x) >= 2 and x.shape[1] != shape[1]
+        if len(shape) >= 3 and shape[1] is not None and x.shape[1] != shape[1]
     ]
 
 
