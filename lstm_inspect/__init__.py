@@ -11,6 +11,8 @@ __version__ = "0.1.0"
 
 # The public names are imported on first use (PEP 562), so that ``import lstm_inspect``
 # (and the CLI's ``--help`` and ``--version``) does not load numpy and the whole library.
+_RUN = ("run_report", "run_report_chunks", "run_records", "read_inputs", "trace_arrays", "state_arrays",
+        "RunReport", "ModelInputs")
 _ERRORS = ("LstmInspectError", "NotAKerasFileError", "CorruptFileError", "ConfigError", "UnsupportedError")
 
 
@@ -21,6 +23,14 @@ def __getattr__(name):
         from .reports.labels import label_gates as value
     elif name == "recurrent_layers":
         from .kinds.recurrent import recurrent_layers as value
+    elif name in _RUN:
+        from .reports import run
+
+        value = getattr(run, name)
+    elif name == "Selection":
+        from .reports.selection import Selection as value
+    elif name == "load_states":
+        from .reading.files import load_states as value
     elif name in ("run_chunks", "streaming_blocker"):
         from .forward import stream
 
@@ -54,6 +64,16 @@ __all__ = [
     "run_model",
     "run_chunks",
     "streaming_blocker",
+    "run_report",
+    "run_report_chunks",
+    "run_records",
+    "read_inputs",
+    "trace_arrays",
+    "state_arrays",
+    "load_states",
+    "Selection",
+    "RunReport",
+    "ModelInputs",
     "LstmInspectError",
     "NotAKerasFileError",
     "CorruptFileError",

@@ -28,6 +28,10 @@ def test_readme_examples_are_real_output(runner, monkeypatch, args, output):
 def test_every_command_and_option_is_documented():
     from lstm_inspect.cli import cli
 
+    for param in cli.params:  # the group's own options (--color/--no-color)
+        for opt in [*param.opts, *param.secondary_opts]:
+            if opt.startswith("--") and opt not in ("--help", "--version"):
+                assert opt in README, opt
     for name, command in cli.commands.items():
         assert command.help, name
         assert f"lstm-inspect {name}" in README, name

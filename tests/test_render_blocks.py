@@ -7,6 +7,7 @@ import pytest
 import lstm_inspect
 from conftest import MODELS, SAMPLES
 from lstm_inspect.reports import render
+from lstm_inspect.reports.terminal import Terminal
 from lstm_inspect.forward.executor import run_model
 from lstm_inspect.reports.selection import Selection, select
 
@@ -16,7 +17,7 @@ def _printed(capsys, model, result, selected, rows_per_block):
         for st in selected:
             yield from render._trace_block(st, result.hard_sigmoid, rows_per_block=rows_per_block)
 
-    render.print_renderables(renderables())
+    Terminal().display(renderables())
     return capsys.readouterr().out
 
 
@@ -54,8 +55,8 @@ def test_output_is_held_back_until_it_is_long(capsys):
         raise RuntimeError("rendering failed")
 
     with pytest.raises(RuntimeError):
-        render.print_renderables(failing(3))
+        Terminal().display(failing(3))
     assert capsys.readouterr().out == ""  # an ordinary report: all or nothing
     with pytest.raises(RuntimeError):
-        render.print_renderables(failing(3), hold=10)
+        Terminal().display(failing(3), hold=10)
     assert capsys.readouterr().out == "line 0\nline 1\nline 2\n"  # a long one streams

@@ -65,13 +65,29 @@ def load_inputs(
     notes: List[str] = []
     try:
         values, one_sequence = _read_source(source, specs, stdin, notes)
-        arrays = [_fit(value, spec, one_sequence, notes) for value, spec in zip(values, specs)]
-        if len({a.shape[0] for a in arrays}) > 1:
-            sizes = ", ".join(f"{s.name!r} {a.shape[0]}" for s, a in zip(specs, arrays))
-            raise InputError(f"the inputs hold different numbers of samples ({sizes}); give every input the same batch size")
+        arrays = _fit_all(values, specs, one_sequence, notes)
     except InputError as err:
         raise err.with_file(label) from None
     return arrays, notes
+
+
+def fit_arrays(arrays: Sequence[np.ndarray], specs: List[InputSpec]) -> Tuple[List[np.ndarray], List[str]]:
+    """Arrays given in Python, one per spec in specs order, checked and converted as
+    :func:`load_inputs` does with what it reads (a batch axis added to one sequence,
+    float32 or the spec's integer dtype), and notes."""
+    notes: List[str] = []
+    if len(arrays) != len(specs):
+        raise InputError(f"the model has {_count(len(specs), 'input')} ({_names(s.name for s in specs)}); "
+                         f"got {_count(len(arrays), 'array')}")
+    return _fit_all([np.asarray(a) for a in arrays], specs, False, notes), notes
+
+
+def _fit_all(values, specs, one_sequence: bool, notes: List[str]) -> List[np.ndarray]:
+    arrays = [_fit(value, spec, one_sequence, notes) for value, spec in zip(values, specs)]
+    if len({a.shape[0] for a in arrays}) > 1:
+        sizes = ", ".join(f"{s.name!r} {a.shape[0]}" for s, a in zip(specs, arrays))
+        raise InputError(f"the inputs hold different numbers of samples ({sizes}); give every input the same batch size")
+    return arrays
 
 
 def _read_source(source, specs, stdin, notes):

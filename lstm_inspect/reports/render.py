@@ -1,64 +1,21 @@
-"""Rich renderables for reports. The only module that imports rich; it also owns the
-consoles (stdout for data, stderr for messages)."""
+"""Rich renderables for reports: each function takes a report and returns (or yields)
+renderables; printing them is the job of :class:`~lstm_inspect.reports.terminal.Terminal`."""
 
 from __future__ import annotations
 
 import re
-import sys
 
 import numpy as np
-from typing import Any, Dict, Iterable, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from ..gates import GATE_SHORT_NAMES
 from .labels import GatesReport, LayerReport, gate_name
 from ..versions import HARD_SIGMOID_FORMULAS
-
-
-def make_console(stderr: bool = False) -> Console:
-    """A console that treats weight names as data: no markup, no highlighting, no emoji.
-    Colour only when the stream is a terminal (Rich respects NO_COLOR and FORCE_COLOR)."""
-    return Console(
-        stderr=stderr,
-        markup=False,
-        highlight=False,
-        emoji=False,
-        soft_wrap=False,
-        file=sys.stderr if stderr else sys.stdout,
-    )
-
-
-def print_renderables(renderables: Iterable[RenderableType], hold: int = 1 << 20) -> None:
-    """Render and write. Output is held back until ``hold`` characters are rendered, so a
-    failure while rendering an ordinary report leaves stdout empty (the CLI's error
-    contract), never half a report; a long one (a table of many steps) is then written
-    as it is rendered, without building all of it first."""
-    console = make_console()
-    held: List[str] = []
-    size = 0
-    for r in renderables:
-        with console.capture() as captured:
-            console.print(r)
-        text = captured.get()
-        if held is None:
-            console.file.write(text)
-            continue
-        held.append(text)
-        size += len(text)
-        if size >= hold:
-            console.file.write("".join(held))
-            held = None
-    if held:
-        console.file.write("".join(held))
-    console.file.flush()
-
-
-def warn(message: str) -> None:
-    make_console(stderr=True).print(Text(f"Warning: {message}", style="yellow"))
 
 
 def file_line(model) -> Text:
@@ -204,11 +161,14 @@ def _value(v: Any) -> str:
 # ------------------------------------------------------------------------------- run
 
 
-def run_renderables(model, result, selected, outputs_sample: int) -> Iterator[RenderableType]:
-    """One table per traced layer (one sample), then the model's outputs; built as they
-    are printed."""
-    yield file_line(model)
-    for st in selected:
+def run_renderables(report) -> Iterator[RenderableType]:
+    """A :class:`~lstm_inspect.reports.run.RunReport` as one table per traced layer (one
+    sample), then the model's outputs for that sample; built as they are printed."""
+    result = report.result
+    samples = report.selection.samples
+    outputs_sample = samples[0] if samples else 0
+    yield file_line(report.model)
+    for st in report.selected:
         yield Text("")
         yield from _trace_block(st, result.hard_sigmoid)
     yield Text("")
@@ -295,33 +255,3 @@ def _number_width(values: np.ndarray) -> int:
         if np.signbit(finite).any():
             width = max(width, len(f"{-0.0:.4f}"))
     return width
-
-
-class StepProgress:
-    """A progress bar on stderr for long recurrent loops; appears only after half a second."""
-
-    def __init__(self, delay: float = 0.5):
-        import time
-
-        self._clock = time.monotonic
-        self._start = self._clock()
-        self._delay = delay
-        self._progress = None
-        self._tasks: Dict[str, Any] = {}
-
-    def __call__(self, path: str, done: int, total: int) -> None:
-        if self._progress is None:
-            if self._clock() - self._start < self._delay:
-                return
-            from rich.progress import Progress
-
-            self._progress = Progress(console=make_console(stderr=True), transient=True)
-            self._progress.start()
-        if path not in self._tasks:
-            self._tasks[path] = self._progress.add_task(path, total=total)
-        self._progress.update(self._tasks[path], completed=done)
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-

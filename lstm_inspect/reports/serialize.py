@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Dict, List
+from typing import Any, Dict, Iterator, List
 
 from .labels import GatesReport, LayerReport, SliceReport
 from ..versions import HARD_SIGMOID_FORMULAS
@@ -99,16 +99,18 @@ def layers_document(model, rows: List[Dict[str, Any]]) -> Dict[str, Any]:
 RUN_SCHEMA = "lstm-inspect/run@1"
 
 
-def run_document(model, result, selected, inputs) -> Dict[str, Any]:
-    """The ``lstm-inspect/run@1`` document (selection applied)."""
+def run_document(report) -> Dict[str, Any]:
+    """A :class:`~lstm_inspect.reports.run.RunReport` as the ``lstm-inspect/run@1``
+    document (its selection applied)."""
+    result = report.result
     return {
         "schema": RUN_SCHEMA,
-        **file_header(model),
+        **file_header(report.model),
         "hard_sigmoid": HARD_SIGMOID_FORMULAS[result.hard_sigmoid],
-        "inputs": [{"name": name, "shape": list(x.shape)} for name, x in inputs],
+        "inputs": [{"name": name, "shape": list(shape)} for name, shape in report.inputs],
         "outputs": [y.tolist() for y in result.outputs],
         "stopped_at": result.stopped_at,
-        "layers": [_trace(st) for st in selected],
+        "layers": [_trace(st) for st in report.selected],
     }
 
 
@@ -131,9 +133,9 @@ def _trace(st) -> Dict[str, Any]:
     }
 
 
-def run_records(selected):
-    """``--jsonl``: one record per layer, sample and step, in step order, then layer (in
-    the order they ran), then sample; a streamed run writes each step as it is computed."""
+def run_records(selected) -> Iterator[Dict[str, Any]]:
+    """One JSON-ready record per layer, sample and step (NaN and infinities as None), in
+    step order, then layer (in the order they ran), then sample."""
     longest = max((len(st.steps) for st in selected), default=0)
     for j in range(longest):
         for st in selected:
@@ -146,4 +148,9 @@ def run_records(selected):
                 record["masked"] = bool(st.masked[a, j]) if st.masked is not None else False
                 for name, values in st.values.items():
                     record[name] = values[a, j].tolist()
-                yield json.dumps(_finite(record), allow_nan=False)
+                yield _finite(record)
+
+
+def record_line(record: Dict[str, Any]) -> str:
+    """A ``--jsonl`` line: one record as compact JSON, without its newline."""
+    return json.dumps(record, allow_nan=False)

@@ -1,0 +1,46 @@
+"""``lstm-inspect gates``: label every gate slice of every recurrent weight array."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import click
+
+from .options import emit, library_errors, model_options, warn_all
+
+
+@click.command()
+@model_options
+@click.option(
+    "--hard-sigmoid",
+    type=click.Choice(["keras2", "keras3"]),
+    default=None,
+    help="What hard_sigmoid means: keras2 = clip(0.2x+0.5), keras3 = clip(x/6+0.5). "
+    "Default: from the Keras version that wrote the file.",
+)
+@library_errors
+def gates(model: str, config: Optional[str], as_json: bool, hard_sigmoid: Optional[str]) -> None:
+    """Label every gate slice of every recurrent weight array in MODEL.
+
+    For each recurrent layer (each direction of a Bidirectional on its own) a
+    table per weight array gives each gate's columns start:stop, its shape, and
+    mean, std, min, max and L2 norm, with notes on layout and activations.
+    """
+    from ..api import load
+    from ..reports.labels import label_gates
+
+    m = load(model, config=config)
+    report = label_gates(m, hard_sigmoid=hard_sigmoid)
+    warn_all(m.warnings)
+
+    def document():
+        from ..reports.serialize import gates_document
+
+        return gates_document(report)
+
+    def renderables():
+        from ..reports.render import gates_renderables
+
+        return gates_renderables(report)
+
+    emit(as_json, document, renderables)
