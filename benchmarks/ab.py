@@ -194,7 +194,11 @@ def print_report(results: dict) -> None:
         paired, every = "", ""
         if "paired_ratio_median" in r:
             paired = f"{r['paired_ratio_median']:.3f} ({r['paired_ratio_min']:.2f}–{r['paired_ratio_max']:.2f})"
-            every = ("B slower" if r["paired_ratio_min"] > 1.0 else "B faster" if r["paired_ratio_max"] < 1.0 else "mixed")
+            if r["n_a"] < 5:  # with fewer pairs, agreement by chance is too likely (2 x 0.5^n)
+                every = f"({r['n_a']} pairs: too few)"
+            else:
+                every = ("B slower" if r["paired_ratio_min"] > 1.0 else "B faster" if r["paired_ratio_max"] < 1.0
+                         else "mixed")
         print(f"| {r['measurement']} | {fmt_ms(r['a_median_s'])} | {fmt_ms(r['b_median_s'])} | {r['ratio']:.3f} | "
               f"{fmt_ms(r['a_min_s'])}–{fmt_ms(r['a_max_s'])} | {fmt_ms(r['b_min_s'])}–{fmt_ms(r['b_max_s'])} | "
               f"{paired} | {every} |")
@@ -202,6 +206,8 @@ def print_report(results: dict) -> None:
         print("\nA and B outputs, max |A - B|: " + ", ".join(f"{k} {v:.3g}" for k, v in results["max_abs_diff"].items()))
     if "gates_stdout_identical" in results:
         print(f"`gates` output of A and B identical: {'yes' if results['gates_stdout_identical'] else 'NO'}")
+    for w in results.get("warnings", []):
+        print(f"\nWARNING: {w}")
     print(f"\nwall time of this run: {results['wall_s']:.0f} s")
 
 
@@ -310,6 +316,10 @@ def main(argv=None) -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     results["loadavg_end"] = tuple(round(v, 2) for v in os.getloadavg())
+    for t in trees:  # a tree that moved during the run (a merge, a checkout) makes the table meaningless
+        now = Tree(t.label, str(t.path)).commit
+        if now != t.commit:
+            results.setdefault("warnings", []).append(f"{t.label} changed during the run: {t.commit} -> {now}")
     results["wall_s"] = time.perf_counter() - started
     print_report(results)
     if args.json_out:
