@@ -6,7 +6,6 @@ carries data only (tables, or one JSON document with ``--json``).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import functools
 import os
@@ -278,10 +277,9 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
         progress = StepProgress()
     options = dict(hard_sigmoid=hard_sigmoid, until=until, initial_states=states, progress=progress)
     try:
-        with _numpy_errors(model):
-            if streamed:
-                return _stream_jsonl(m, arrays, options, sel, notes, state_out, protect)
-            result = run_model(m, arrays, **options)
+        if streamed:
+            return _stream_jsonl(m, arrays, options, sel, notes, state_out, protect)
+        result = run_model(m, arrays, **options)
     finally:
         if progress is not None:
             progress.close()
@@ -350,22 +348,6 @@ def _stream_jsonl(m, arrays, options, sel, notes, state_out, protect) -> None:
 
 def _final_states(result) -> dict:
     return {f"{t.path}/{k}": v for t in result.traces for k, v in t.trace.states.items()}
-
-
-@contextlib.contextmanager
-def _numpy_errors(model: str):
-    """numpy refusing what a damaged config asks of it outside a layer (layers already
-    say so themselves), e.g. a Keras 3 mask operation given the wrong arguments."""
-    from .errors import ConfigError
-
-    try:
-        yield
-    except (ValueError, IndexError, TypeError) as e:
-        if os.environ.get("LSTM_INSPECT_DEBUG"):
-            raise
-        text = (str(e).splitlines() or [""])[0][:100]
-        raise ConfigError(f"the model cannot be computed as its config describes it ({e.__class__.__name__}: {text}); "
-                          "the config may be damaged", file=model) from None
 
 
 def _free_time(shape):
