@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from ..errors import LstmInspectError
 from ..model import Layer, Model
 from ..forward.shapes import infer_shapes
 
@@ -31,7 +32,6 @@ def runnable(layer: Layer) -> Optional[str]:
         if key in layer.config:  # a custom activation is refused by name, never imported
             from ..kinds.activations import activation
             from ..kinds.activations import activation_name
-            from ..errors import LstmInspectError
 
             try:
                 activation(activation_name(layer.config[key]))
@@ -57,7 +57,7 @@ def layer_rows(model: Model) -> List[Dict[str, Any]]:
                 if key == "activation":
                     try:
                         value = activation_name(value)
-                    except Exception:
+                    except LstmInspectError:
                         value = "?"
                 config[key] = value
         reason = runnable(layer)
