@@ -90,6 +90,9 @@ class Context:
 class ShapeContext:
     """What a shape rule may use besides its input shapes (the shape pass subclasses it)."""
 
+    #: the call's positional arguments, shapes in place of tensors (Keras 3 ops read them)
+    args: List[Any] = []
+
     def container(self, layer: Layer, inputs: List[Shape]) -> Any:
         raise NotImplementedError
 

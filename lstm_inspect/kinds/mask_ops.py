@@ -111,7 +111,7 @@ def _shape_of(v: Any) -> Optional[List[Optional[int]]]:
 
 
 def _broadcast_shape(layer, inputs, ctx):
-    shapes = [_shape_of(v) for v in getattr(ctx, "args", [])] or list(inputs[:1])
+    shapes = [_shape_of(v) for v in ctx.args] or list(inputs[:1])
     if not shapes or any(s is None for s in shapes):
         return None
     rank = max(len(s) for s in shapes)
