@@ -186,3 +186,53 @@ def test_label_gates_twice_says_each_warning_once():
     lstm_inspect.label_gates(model)
     lstm_inspect.label_gates(model)
     assert model.warnings.count("x") == 1
+
+
+def _find(config, name):
+    if isinstance(config, dict):
+        if isinstance(config.get("config"), dict) and config["config"].get("name") == name and "class_name" in config:
+            return config["config"]
+        for v in config.values():
+            found = _find(v, name)
+            if found is not None:
+                return found
+    elif isinstance(config, list):
+        for v in config:
+            found = _find(v, name)
+            if found is not None:
+                return found
+    return None
+
+
+@pytest.mark.parametrize("name, layer, key, value, phrase", [
+    ("norms_and_shapes", "reshape", "target_shape", [7], "cannot reshape"),
+    ("norms_and_shapes", "permute", "dims", [1, 1], "dims"),
+    ("norms_and_shapes", "bn", "axis", 5, "axis 5"),
+    ("norms_and_shapes", "ln", "axis", [-4], "axis -4"),
+    ("norms_and_shapes", "crop", "cropping", [9, 9], "cropping"),
+    ("merges", "concat", "axis", 3, "axis 3"),
+    ("functional_embedding_concat", "expand_dims", "axis", 9, "axis 9"),
+    ("functional_embedding_concat", "any", "axis", 7, "axis 7"),
+    ("functional_embedding_concat", "concat", "axis", 1, "shapes"),
+    ("conv1d_lstm", "conv", "padding", "bogus", "padding"),
+    ("conv1d_lstm", "conv", "groups", 2, "channels"),
+    ("conv1d_lstm", "conv", "strides", [1, 2, 3], "strides"),
+])
+def test_a_damaged_config_gives_the_projects_error(tmp_path, name, layer, key, value, phrase):
+    import zipfile
+
+    info = MODELS[name]
+    path = tmp_path / f"{name}.keras"
+    with zipfile.ZipFile(SAMPLES / info["forms"]["k3_keras"]) as original, zipfile.ZipFile(path, "w") as damaged:
+        for member in original.namelist():
+            data = original.read(member)
+            if member == "config.json":
+                config = json.loads(data)
+                _find(config, layer)[key] = value
+                data = json.dumps(config).encode()
+            damaged.writestr(member, data)
+    expected = np.load(SAMPLES / info["expected"]["k3"])
+    inputs = [expected[f"input/{i}"] for i in range(len(info["inputs"]))]
+    with pytest.raises(lstm_inspect.LstmInspectError) as e:
+        run_model(lstm_inspect.load(path), inputs)
+    assert phrase in str(e.value), str(e.value)

@@ -130,8 +130,9 @@ class _Executor(Context):
         if "mask" in kwargs:  # Keras 3 passes masks explicitly (null means none)
             explicit = kwargs["mask"]
             masks = list(explicit) if isinstance(explicit, list) else [explicit] * len(arrays)
-            if len(masks) != len(arrays):
-                raise ConfigError(f"layer '{layer.path}' is called on {len(arrays)} tensors with {len(masks)} masks")
+            if len(masks) != len(arrays) or not all(m is None or isinstance(m, np.ndarray) for m in masks):
+                raise ConfigError(f"layer '{layer.path}' is called on {len(arrays)} tensors with masks "
+                                  f"{str(explicit)[:40]} that do not fit them")
         kind = kind_for(layer)
         if kind is not None and kind.role == "op":  # a traced mask computation, not a layer
             outs, out_masks = self.compute(layer, arrays, masks, Call(args, kwargs))
