@@ -84,7 +84,7 @@ def test_declared_shapes_equal_computed_shapes(name, gen, form):
 
 def test_every_kind_is_covered_by_a_sample_or_listed():
     covered = set()
-    for name, gen, form in CASES:
+    for name, _, form in CASES:
         model = lstm_inspect.load(SAMPLES / MODELS[name]["forms"][form])
         covered |= {_label(kind_for(l)) for l in model.walk() if kind_for(l) is not None}
     registered = {_label(k) for k in all_kinds()}
