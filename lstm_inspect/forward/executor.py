@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import ConfigError, LstmInspectError, UnsupportedError
+from ..errors import ConfigError, InputError, LstmInspectError, UnsupportedError
 from ..kinds.base import Call, Context
 from ..kinds.cells import Trace
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
@@ -98,6 +98,9 @@ class _Executor(Context):
 
     def run(self, inputs: List[np.ndarray]) -> RunResult:
         m = self.model
+        if not inputs:
+            raise InputError("run needs one array per model input; none was given", file=m.file)
+        inputs = [np.asarray(x) for x in inputs]
         try:
             outs, _ = self._container(m.layers, m.class_name or "Sequential", m.input_layers, m.output_layers,
                                       inputs, [None] * len(inputs))
