@@ -180,12 +180,31 @@ def test_a_wrong_input_is_the_users_mistake(runner, tmp_path, shape, phrase):
     assert phrase in result.stderr or "shape" in result.stderr, result.stderr
 
 
-def test_label_gates_twice_says_each_warning_once():
+def test_label_gates_twice_says_each_warning_once(tmp_path):
+    import zipfile
+
+    path = tmp_path / "odd_cell.keras"
+    with zipfile.ZipFile(SAMPLES / "k3" / "rnn_cells.keras") as original, zipfile.ZipFile(path, "w") as odd:
+        for member in original.namelist():
+            data = original.read(member)
+            if member == "config.json":
+                data = data.replace(b'"GRUCell"', b'"PeepholeCell"')
+            odd.writestr(member, data)
+    model = lstm_inspect.load(path)
+    lstm_inspect.label_gates(model)
+    lstm_inspect.label_gates(model)
+    assert [w for w in model.warnings if "PeepholeCell" in w] == [
+        "rnn_gru: RNN of PeepholeCell is not labelled (only LSTMCell, GRUCell, SimpleRNNCell are)"]
+
+
+def test_the_model_is_not_changed_by_labelling_or_running():
     model = lstm_inspect.load(SEED)
-    model.warnings.append("x")
+    before = dataclasses.asdict(model)
     lstm_inspect.label_gates(model)
-    lstm_inspect.label_gates(model)
-    assert model.warnings.count("x") == 1
+    run_model(model, [np.zeros((1, 3, 1), np.float32)])
+    after = dataclasses.asdict(model)
+    assert before.keys() == after.keys() and before["warnings"] == after["warnings"]
+    assert lstm_inspect.recurrent_layers(model) is lstm_inspect.recurrent_layers(model)
 
 
 def _find(config, name):
