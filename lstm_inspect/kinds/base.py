@@ -109,6 +109,10 @@ Counts = Callable[[Dict[str, Any], List[Tuple[int, int]]], Tuple[int, int]]
 Recognise = Callable[[List[str], List[Tuple[int, ...]]], bool]
 
 
+def no_weights(config: Dict[str, Any], children) -> Tuple[int, int]:
+    return 0, 0
+
+
 @dataclass(frozen=True, eq=False)
 class Kind:
     """Everything lstm-inspect knows about one Keras layer kind.
@@ -131,7 +135,7 @@ class Kind:
     keras1_config: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
     #: (trainable, non-trainable) weights written to a legacy HDF5 file, from the config
     #: and the children's counts; Keras 3 variables are as many, at ``v3_vars``
-    weights: Counts = field(default=lambda c, children: (0, 0))
+    weights: Counts = no_weights
     v3_vars: str = "vars"  #: where a Keras 3 file keeps the variables, below the layer's key
     v3_children: Tuple[str, ...] = ()  #: wrappers: the attributes holding the children
     var_names: Tuple[str, ...] = ()  #: names of the Keras 3 variables, in order (inference)
@@ -155,10 +159,6 @@ class Kind:
 
 
 # ---------------------------------------------------------------------- common rules
-
-
-def no_weights(config: Dict[str, Any], children) -> Tuple[int, int]:
-    return 0, 0
 
 
 def kernel_and_bias(config: Dict[str, Any], children) -> Tuple[int, int]:
