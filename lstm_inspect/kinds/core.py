@@ -95,7 +95,9 @@ def embedding(layer, xs, masks, call, ctx):
         if not np.isfinite(ids).all():
             raise ConfigError(f"layer '{layer.path}' (Embedding) takes token ids; its input holds NaN or infinity")
         ids = ids.astype(np.int64)
-    if ids.dtype.kind not in "iub":
+    if ids.dtype.kind == "b":
+        ids = ids.astype(np.int64)
+    if ids.dtype.kind not in "iu":
         raise ConfigError(f"layer '{layer.path}' (Embedding) takes token ids; its input is {ids.dtype}")
     if ids.size and (ids.min() < 0 or ids.max() >= table.shape[0]):
         raise UnsupportedError(

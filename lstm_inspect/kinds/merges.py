@@ -74,9 +74,9 @@ def keras1_merge(layer, xs, masks, call, ctx):
     if mode not in _KERAS1_MODES:
         raise UnsupportedError(f"layer '{layer.path}': Keras 1 Merge mode {mode!r} is not supported")
     need_inputs(layer, xs, 1)
-    if len({x.shape for x in xs}) > 1:
-        _same_shapes(layer, xs)
-        xs = np.broadcast_arrays(*xs)
+    if len({x.shape for x in xs}) > 1:  # Keras 1 merged tensors of one shape only
+        shapes = ", ".join(str(x.shape) for x in xs)
+        raise ConfigError(f"layer '{layer.path}' (Merge, mode {mode!r}) merges inputs of shapes {shapes}, which differ")
     return [_KERAS1_MODES[mode](np.stack(xs))], [and_masks(masks)]
 
 
