@@ -75,8 +75,6 @@ class Model:
     warnings: List[str] = field(default_factory=list)
     #: the Keras major version taken as the writer when the file records none ("3" for .weights.h5)
     assumed_keras_major: Optional[str] = None
-    #: the recurrent layers' gate views, computed once (see labels.recurrent_layers)
-    recurrent_views: Optional[List[Any]] = field(default=None, repr=False)
 
     def walk(self) -> Iterator[Layer]:
         for layer in self.layers:
@@ -86,10 +84,3 @@ class Model:
     def semantics_version(self) -> Optional[str]:
         """The keras_version whose meanings (hard_sigmoid, defaults) apply to this file."""
         return self.keras_version or self.assumed_keras_major
-
-    @property
-    def keras_major(self) -> Optional[int]:
-        from .versions import parse_version
-
-        v = parse_version(self.keras_version)
-        return v[0] if v else None

@@ -1,10 +1,11 @@
 """Functional-model edges in every generation's ``inbound_nodes`` format
-(keras-formats.md section 3.2), as plain ``(layer, node_index, tensor_index)`` refs."""
+(keras-formats.md section 3.2), parsed once into :class:`Call` objects of plain
+``(layer, node_index, tensor_index)`` refs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 from ..errors import ConfigError
 
@@ -13,11 +14,17 @@ Ref = Tuple[str, int, int]
 
 @dataclass
 class Call:
-    """One call of a layer: its input tensors, and its keyword arguments (which may
-    hold refs too, e.g. ``mask`` and ``initial_state`` in Keras 3)."""
+    """One call of a layer, as its inbound node records it."""
 
+    #: the layer's input tensors: Keras 1/2 every entry; Keras 3 those of the first argument
     inputs: List[Ref]
+    #: keyword arguments (Keras 3 ``mask``, ``initial_state`` hold tensors)
     kwargs: Dict[str, Any] = field(default_factory=dict)
+    #: every tensor the call reads (arguments and keywords): it runs once all exist
+    refs: List[Ref] = field(default_factory=list)
+    #: the positional arguments with tensors as recorded (Keras 3), or the input refs (Keras 1/2)
+    args: List[Any] = field(default_factory=list)
+    keras3: bool = False
 
 
 def parse_calls(inbound_nodes: Any) -> List[Call]:
@@ -25,16 +32,17 @@ def parse_calls(inbound_nodes: Any) -> List[Call]:
         return []
     if not isinstance(inbound_nodes, list):
         raise ConfigError("inbound_nodes is not a list")
-    return [_call(node) for node in inbound_nodes]
+    return [parse_call(node) for node in inbound_nodes]
 
 
-def _call(node: Any) -> Call:
+def parse_call(node: Any) -> Call:
     if isinstance(node, dict):  # Keras 3: {"args": [...], "kwargs": {...}}
-        refs: List[Ref] = []
-        for arg in node.get("args", []):
-            refs.extend(tensor_refs(arg))
+        args = node.get("args") or []
         kwargs = node.get("kwargs") or {}
-        return Call(inputs=refs, kwargs=kwargs if isinstance(kwargs, dict) else {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ConfigError(f"inbound node {str(node)[:60]} has arguments that are not a list")
+        inputs = tensor_refs(args[0]) if args else []
+        return Call(inputs=inputs, kwargs=kwargs, refs=tensor_refs(args) + tensor_refs(kwargs), args=args, keras3=True)
     if isinstance(node, list):  # Keras 1/2: [[name, node, tensor, (kwargs)], ...]
         refs = []
         kwargs: Dict[str, Any] = {}
@@ -44,7 +52,7 @@ def _call(node: Any) -> Call:
             refs.append((entry[0], int(entry[1]), int(entry[2])))
             if len(entry) > 3 and isinstance(entry[3], dict):
                 kwargs.update(entry[3])
-        return Call(inputs=refs, kwargs=kwargs)
+        return Call(inputs=refs, kwargs=kwargs, refs=list(refs), args=list(refs))
     raise ConfigError(f"inbound node {str(node)[:60]} has an unknown format")
 
 
@@ -60,6 +68,17 @@ def tensor_refs(value: Any) -> List[Ref]:
     if isinstance(value, list):
         return [r for v in value for r in tensor_refs(v)]
     return []
+
+
+def resolve(value: Any, lookup: Callable[[Ref], Any]) -> Any:
+    """``value`` with every Keras 3 tensor replaced by ``lookup(its ref)``."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return lookup(tensor_refs(value)[0])
+        return {k: resolve(v, lookup) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, lookup) for v in value]
+    return value
 
 
 def io_refs(value: Any) -> List[Ref]:

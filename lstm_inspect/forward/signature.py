@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from ..errors import ConfigError
-from .graph import io_refs
+from .graph import io_refs, parse_calls
 from ..model import Layer, Model
 from ..kinds.recurrent import is_recurrent
 
@@ -40,10 +40,10 @@ def input_signature(model: Model) -> List[Signature]:
 
 
 def _consumer(model: Model, input_name: str) -> Optional[Layer]:
+    """The first layer that reads the input (through parsed node refs)."""
     for layer in model.layers:
-        for node in layer.inbound_nodes:
-            text = str(node)
-            if f"'{input_name}'" in text:
+        for call in parse_calls(layer.inbound_nodes):
+            if any(name == input_name for name, _, _ in call.refs):
                 return layer
     return None
 

@@ -17,33 +17,18 @@ from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .executor import MODEL_CLASSES, RunResult, is_op, run_model
-from .graph import io_refs, parse_calls, tensor_refs
+from ..errors import LstmInspectError
+from ..kinds.base import LAST, STEPS, Blocked
+from ..kinds.registry import kind_for
 from ..model import Layer, Model
-from ..kinds.recurrent import is_recurrent, recurrent_kind
+from .executor import RunResult, run_model
+from .graph import io_refs
+from .walk import SEQUENTIAL_CALL, Step, walk
 
-#: Layers that compute each step from that step alone (and so may be run chunk by chunk).
-STEPWISE_LAYERS = frozenset({
-    "InputLayer", "Dense", "Activation", "Embedding", "Masking", "TimeDistributed",
-    "Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization",
-    "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum",
-})
-#: ... and those that do so as long as their ``axis`` is a feature axis (not 0 or 1).
-AXIS_LAYERS = frozenset({"Concatenate", "BatchNormalization", "LayerNormalization"})
-#: Keras 3 mask operations that act elementwise, or along their ``axis``.
-ELEMENTWISE_OPS = frozenset({"NotEqual", "Equal", "LogicalAnd", "LogicalOr", "LogicalNot", "ZerosLike", "OnesLike", "Cast"})
-AXIS_OPS = frozenset({"Any", "All", "ExpandDims", "Squeeze", "Concatenate"})
+__all__ = ["LAST", "STEPS", "chunk_steps", "run_chunks", "streaming_blocker"]
 
 #: Target size of one chunk's trace buffers per layer, in bytes.
 CHUNK_BYTES = 8 << 20
-
-# What a tensor holds: one value per step of the input ("steps"), or one value per sample
-# computed from the steps so far ("last": the last chunk's is the whole run's).
-STEPS, LAST = "steps", "last"
-
-
-class _Blocked(Exception):
-    pass
 
 
 def streaming_blocker(model: Model, inputs: Sequence[np.ndarray]) -> Optional[str]:
@@ -54,9 +39,11 @@ def streaming_blocker(model: Model, inputs: Sequence[np.ndarray]) -> Optional[st
     if np.ndim(inputs[0]) < 2:
         return "the input has no time axis"
     try:
-        _container_kind(model.layers, model.class_name or "Sequential", STEPS)  # its outputs may mix kinds
-    except _Blocked as e:
+        _Planner().walk(model.layers, model.class_name or "Sequential", model.input_layers, None)
+    except Blocked as e:
         return str(e)
+    except LstmInspectError as e:  # a graph that cannot be followed: run will say so in full
+        return e.detail
     return None
 
 
@@ -105,76 +92,49 @@ def _in_whole_run(progress, start: int, total: int, path: str, done: int, _steps
     progress(path, start + done, total)
 
 
-def _container_kind(layers: List[Layer], class_name: str, kind: str, output_layers=None) -> str:
-    """The kind of a (nested) model's output; _Blocked when one of its layers needs the
-    whole sequence."""
-    if class_name == "Sequential" or not any(l.inbound_nodes for l in layers):
-        for layer in layers:
-            if layer.class_name != "InputLayer":
-                kind = _layer_kind(layer, [kind], None)
-        return kind
-    kinds = {l.name: kind for l in layers if l.class_name == "InputLayer"}
-    pending = [(l, call) for l in layers if l.class_name != "InputLayer" for call in parse_calls(l.inbound_nodes)]
-    last = kind
-    while pending:  # in dependency order, whatever order the config lists layers in
-        ready = [(l, c) for l, c in pending if all(r[0] in kinds for r in c.inputs + tensor_refs(c.kwargs))]
-        if not ready:
-            raise _Blocked(f"layer '{pending[0][0].path}' waits on inputs that are never computed")
-        for layer, call in ready:
-            sources = [kinds[name] for name, _, _ in call.inputs + tensor_refs(call.kwargs)]
-            out = _layer_kind(layer, sources, call)
-            if kinds.setdefault(layer.name, out) != out:
-                raise _Blocked(f"layer '{layer.path}' is called on sequences and on whole-run values")
-            last = out
-            pending.remove((layer, call))
-    outs = {kinds[name] for name, _, _ in io_refs(output_layers) if name in kinds}
-    if len(outs) > 1:
-        raise _Blocked("a nested model returns both sequences and whole-run values")
-    return outs.pop() if outs else last
+class _Planner:
+    """Walks the model with the kind of each tensor (STEPS or LAST) in place of its value;
+    each layer's kind says what it makes of its inputs' kinds (``Kind.streams``)."""
+
+    def walk(self, layers: List[Layer], class_name: str, input_layers, output_layers) -> str:
+        self.by_layer: Dict[str, str] = {}
+        n_inputs = len(io_refs(input_layers)) or 1
+        outs = walk(layers, class_name, input_layers, output_layers, [STEPS] * n_inputs, self._visit)
+        kinds = set(outs)
+        if len(kinds) > 1:
+            raise Blocked("a nested model returns both sequences and whole-run values")
+        return kinds.pop() if kinds else STEPS
+
+    def container(self, layer: Layer) -> str:
+        c = layer.config
+        return _Planner().walk(layer.children, layer.class_name, c.get("input_layers"), c.get("output_layers"))
+
+    def _visit(self, step: Step) -> List[str]:
+        layer, call = step.layer, step.call
+        sequential = call is SEQUENTIAL_CALL
+        sources = list(step.inputs) if sequential else [step.lookup(r) for r in call.refs]
+        out = _layer_kind(layer, sources, None if sequential else call, self)
+        if not sequential and self.by_layer.setdefault(layer.name, out) != out:
+            raise Blocked(f"layer '{layer.path}' is called on sequences and on whole-run values")
+        return [out] * step.wanted
 
 
-def _layer_kind(layer: Layer, sources: List[str], call) -> str:
-    """The kind of ``layer``'s output, given its inputs' kinds; _Blocked when chunks
+def _layer_kind(layer: Layer, sources: List[str], call, planner: _Planner) -> str:
+    """The kind of ``layer``'s output, given its inputs' kinds; Blocked when chunks
     would change what it computes."""
-    cls, cfg, where = layer.class_name, layer.config, f"layer '{layer.path}' ({layer.class_name})"
-    recurrent = is_recurrent(layer) or cls == "Bidirectional"
-    if all(k == LAST for k in sources) and sources:
-        if recurrent:
-            raise _Blocked(f"{where} runs over a sequence made from a whole-run value")
+    where = f"layer '{layer.path}' ({layer.class_name})"
+    kind = kind_for(layer)
+    if sources and all(k == LAST for k in sources):
+        if kind is not None and kind.over_time:
+            raise Blocked(f"{where} runs over a sequence made from a whole-run value")
         return LAST
     if LAST in sources:
-        raise _Blocked(f"{where} combines per-step values with a whole-run value")
-    if cls in MODEL_CLASSES:
-        return _container_kind(layer.children, cls, STEPS, cfg.get("output_layers"))
-    if cls == "Bidirectional":
-        raise _Blocked(f"{where} runs backwards over the whole sequence")
-    if is_recurrent(layer):
-        if cfg.get("go_backwards"):
-            raise _Blocked(f"{where} runs backwards (go_backwards)")
-        if recurrent_kind(layer) == "conv_lstm":
-            raise _Blocked(f"{where} is a ConvLSTM")
-        if call is not None and _has_initial_state(call):
-            raise _Blocked(f"{where} starts from states computed in the model")
-        return STEPS if cfg.get("return_sequences") else LAST
-    if is_op(layer):
-        if layer.class_name in ELEMENTWISE_OPS or (layer.class_name in AXIS_OPS and _feature_axis(cfg.get("axis", -1))):
-            return STEPS
-        raise _Blocked(f"operation '{layer.path}' ({cls}) works across time steps")
-    if cls in STEPWISE_LAYERS:
-        return STEPS
-    if cls in AXIS_LAYERS and _feature_axis(cfg.get("axis", -1)):
-        return STEPS
-    if cls == "Merge" and (cfg.get("mode", "sum") != "concat" or _feature_axis(cfg.get("concat_axis", -1))):
-        return STEPS
-    raise _Blocked(f"{where} works across time steps")
-
-
-def _has_initial_state(call) -> bool:
-    """Keras 3 passes initial states as a keyword; Keras 1/2 as extra input tensors."""
-    return bool(call.kwargs.get("initial_state")) or len(call.inputs) > 1
-
-
-def _feature_axis(axis) -> bool:
-    """True when every axis is past the time axis (negative axes count from the end)."""
-    axes = axis if isinstance(axis, list) else [axis]
-    return all(isinstance(a, int) and (a < 0 or a >= 2) for a in axes)
+        raise Blocked(f"{where} combines per-step values with a whole-run value")
+    if kind is None or kind.streams is None:
+        raise Blocked(f"{where} works across time steps")
+    if kind.role == "op":
+        try:
+            return kind.streams(layer, call, sources, planner)
+        except Blocked:
+            raise Blocked(f"operation '{layer.path}' ({layer.class_name}) works across time steps") from None
+    return kind.streams(layer, call, sources, planner)

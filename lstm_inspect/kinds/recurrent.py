@@ -11,6 +11,7 @@ converted exactly as Keras's own loader converts them.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -23,21 +24,6 @@ from ..model import Layer, Model, StoredArray
 from ..versions import default_recurrent_activation
 
 ROLES = ("kernel", "recurrent_kernel", "bias")
-
-_KIND_BY_CLASS = {
-    "LSTM": "lstm",
-    "CuDNNLSTM": "lstm",
-    "LSTMCell": "lstm",
-    "GRU": "gru",
-    "CuDNNGRU": "gru",
-    "GRUCell": "gru",
-    "SimpleRNN": "simple_rnn",
-    "SimpleRNNCell": "simple_rnn",
-    "ConvLSTM1D": "conv_lstm",
-    "ConvLSTM2D": "conv_lstm",
-    "ConvLSTM3D": "conv_lstm",
-}
-
 
 @dataclass
 class GateSlice:
@@ -91,6 +77,11 @@ class RecurrentLayer:
     def gate_order(self) -> Tuple[str, ...]:
         return gate_order(self.kind)
 
+    @property
+    def input_rank(self) -> int:
+        """(batch, time, features), or (batch, time, *spatial, channels) for ConvLSTM."""
+        return self.stored[0].array.value.ndim + 1 if self.kind == "conv_lstm" else 3
+
     def canonical(self) -> Dict[str, Optional[np.ndarray]]:
         """``kernel``, ``recurrent_kernel``, ``bias`` in Keras 2's fused layout, as Keras's
         loader converts them (bias is (2, 3u) for GRU with reset_after)."""
@@ -98,16 +89,24 @@ class RecurrentLayer:
 
 
 def is_recurrent(layer: Layer) -> bool:
-    return layer.class_name in _KIND_BY_CLASS or (
-        layer.class_name == "RNN" and layer.config.get("cell_class") in _KIND_BY_CLASS
-    )
+    """A recurrent layer whose gates lstm_inspect knows (an RNN of an unknown cell is not)."""
+    from .registry import kind_of
+    from .rnn import gate_kind
+
+    kind = kind_of(layer.class_name)
+    return kind is not None and kind.role == "recurrent" and gate_kind(layer, kind) is not None
 
 
 def recurrent_kind(layer: Layer) -> str:
-    cls = layer.config.get("cell_class") if layer.class_name == "RNN" else layer.class_name
-    if cls not in _KIND_BY_CLASS:
+    from .registry import kind_of
+    from .rnn import gate_kind
+
+    kind = kind_of(layer.class_name)
+    gates = gate_kind(layer, kind) if kind is not None and kind.role == "recurrent" else None
+    if gates is None:
+        cls = layer.config.get("cell_class") if layer.class_name == "RNN" else layer.class_name
         raise UnsupportedError(f"layer '{layer.path}' is an RNN of {cls}, which lstm_inspect does not know")
-    return _KIND_BY_CLASS[cls]
+    return gates
 
 
 def recurrent_view(layer: Layer, keras_version: Optional[str]) -> RecurrentLayer:
@@ -303,11 +302,20 @@ def _canonical(view: RecurrentLayer) -> Dict[str, Optional[np.ndarray]]:
     return {"kernel": kernel, "recurrent_kernel": recurrent, "bias": bias}
 
 
+#: id(model) -> its views; computed once per loaded model, dropped with the model.
+_VIEWS: Dict[int, List[RecurrentLayer]] = {}
+
+
 def recurrent_layers(model: Model) -> List[RecurrentLayer]:
-    """Every recurrent layer of the model (each direction of a Bidirectional on its own)."""
-    if model.recurrent_views is None:
+    """Every recurrent layer of the model (each direction of a Bidirectional on its own).
+
+    Computed once per model object and kept outside it (the model stays as read)."""
+    views = _VIEWS.get(id(model))
+    if views is None:
         try:
-            model.recurrent_views = [recurrent_view(l, model.semantics_version) for l in model.walk() if is_recurrent(l)]
+            views = [recurrent_view(l, model.semantics_version) for l in model.walk() if is_recurrent(l)]
         except LstmInspectError as e:  # weights that fit no layout: say which file
             raise e.with_file(model.file) from None
-    return model.recurrent_views
+        _VIEWS[id(model)] = views
+        weakref.finalize(model, _VIEWS.pop, id(model), None)
+    return views

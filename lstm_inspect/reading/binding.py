@@ -16,8 +16,6 @@ from .config import LayerSpec, ModelSpec
 from ..errors import ConfigError
 from ..model import Layer, StoredArray
 
-RECURRENT_WEIGHTS = {"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"}
-_DENSE_LIKE = {"Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2DTranspose", "SeparableConv1D", "DepthwiseConv1D"}
 
 
 # --------------------------------------------------------------------------------------
@@ -25,33 +23,16 @@ _DENSE_LIKE = {"Dense", "Conv1D", "Conv2D", "Conv3D", "Conv1DTranspose", "Conv2D
 
 
 def weight_counts(spec: LayerSpec) -> Tuple[int, int]:
-    """(trainable, non-trainable) weight count a layer writes to a legacy HDF5 file."""
+    """(trainable, non-trainable) weight count a layer writes to a legacy HDF5 file, as
+    its kind declares (a wrapper's or a nested model's are its children's)."""
     c = spec.config
     trainable = c.get("trainable", True) is not False
+    kind = spec.kind
+    children = [weight_counts(child) for child in spec.children]
     if spec.is_model:
-        t = n = 0
-        for child in spec.children:
-            ct, cn = weight_counts(child)
-            t, n = t + ct, n + cn
+        t, n = sum(ct for ct, _ in children), sum(cn for _, cn in children)
         return (t, n) if trainable else (0, t + n)
-    if spec.class_name == "Bidirectional":
-        t, n = weight_counts(spec.children[0])
-        t, n = 2 * t, 2 * n
-    elif spec.class_name == "TimeDistributed":
-        t, n = weight_counts(spec.children[0])
-    elif spec.class_name in RECURRENT_WEIGHTS:
-        t = 3 if c.get("use_bias", True) else 2
-        n = 0
-    elif spec.class_name in _DENSE_LIKE:
-        t, n = (2 if c.get("use_bias", True) else 1), 0
-    elif spec.class_name == "Embedding":
-        t, n = 1, 0
-    elif spec.class_name == "BatchNormalization":
-        t, n = int(c.get("scale", True)) + int(c.get("center", True)), 2
-    elif spec.class_name == "LayerNormalization":
-        t, n = int(c.get("scale", True)) + int(c.get("center", True)), 0
-    else:
-        t, n = 0, 0
+    t, n = kind.weights(c, children) if kind is not None else (0, 0)
     return (t, n) if trainable else (0, t + n)
 
 
@@ -92,17 +73,18 @@ def _distribute(spec: LayerSpec, arrays: List[StoredArray], path: str, file: str
         if trainable or non_trainable:
             raise ConfigError(f"nested model '{path}' has more weights in the file than its config needs", file=file)
         return layer
-    if spec.class_name == "Bidirectional":
+    role = spec.kind.role if spec.kind else None
+    if role == "wrapper" and len(spec.children) == 2:  # Bidirectional: forward half, backward half
         half = len(arrays) // 2
         if len(arrays) % 2:
-            raise ConfigError(f"Bidirectional '{path}' has an odd number of weights ({len(arrays)})", file=file)
+            raise ConfigError(f"{spec.class_name} '{path}' has an odd number of weights ({len(arrays)})", file=file)
         forward, backward = spec.children
         layer.children = [
             _distribute(forward, arrays[:half], f"{path}/{forward.name}", file),
             _distribute(backward, arrays[half:], f"{path}/{backward.name}", file),
         ]
         return layer
-    if spec.class_name == "TimeDistributed":
+    if role == "wrapper":  # TimeDistributed: all of them
         inner = spec.children[0]
         layer.children = [_distribute(inner, arrays, f"{path}/{inner.name}", file)]
         return layer
@@ -167,17 +149,13 @@ def _bind_v3(spec: LayerSpec, h5: Optional[str], path: str, read_vars: VarsReade
             _bind_v3(child, f"{h5}/layers/{key}" if key else None, f"{path}/{child.name}", read_vars, file)
             for child, key in zip(spec.children, keys)
         ]
-    elif spec.class_name == "Bidirectional":
-        forward, backward = spec.children
+    elif spec.kind is not None and spec.kind.v3_children:  # wrappers: children under attribute names
         layer.children = [
-            _bind_v3(forward, f"{h5}/forward_layer", f"{path}/{forward.name}", read_vars, file),
-            _bind_v3(backward, f"{h5}/backward_layer", f"{path}/{backward.name}", read_vars, file),
+            _bind_v3(child, f"{h5}/{attribute}", f"{path}/{child.name}", read_vars, file)
+            for child, attribute in zip(spec.children, spec.kind.v3_children)
         ]
-    elif spec.class_name == "TimeDistributed":
-        inner = spec.children[0]
-        layer.children = [_bind_v3(inner, f"{h5}/layer", f"{path}/{inner.name}", read_vars, file)]
     else:
-        where = f"{h5}/cell/vars" if spec.class_name in RECURRENT_WEIGHTS else f"{h5}/vars"
+        where = f"{h5}/{spec.kind.v3_vars if spec.kind else 'vars'}"
         arrays = read_vars(where)
         expected = sum(weight_counts(spec))
         if arrays is None:

@@ -12,45 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..errors import ConfigError
-
-MODEL_CLASSES = {"Sequential", "Functional", "Model"}
-RNN_CLASSES = {"LSTM", "GRU", "SimpleRNN", "CuDNNLSTM", "CuDNNGRU", "RNN", "ConvLSTM2D", "ConvLSTM1D", "ConvLSTM3D"}
-WRAPPER_CLASSES = {"Bidirectional", "TimeDistributed"}
-
-# Keras 1 -> Keras 2 config keys (K@2.2.4:keras/legacy/interfaces.py).
-_KERAS1_RECURRENT_KEYS = {
-    "output_dim": "units",
-    "inner_activation": "recurrent_activation",
-    "init": "kernel_initializer",
-    "inner_init": "recurrent_initializer",
-    "dropout_W": "dropout",
-    "dropout_U": "recurrent_dropout",
-    "W_regularizer": "kernel_regularizer",
-    "U_regularizer": "recurrent_regularizer",
-    "b_regularizer": "bias_regularizer",
-}
-_KERAS1_DENSE_KEYS = {"output_dim": "units", "bias": "use_bias", "init": "kernel_initializer"}
-_KERAS1_CONV1D_KEYS = {
-    "nb_filter": "filters",
-    "filter_length": "kernel_size",
-    "subsample_length": "strides",
-    "border_mode": "padding",
-    "bias": "use_bias",
-}
-_KERAS1_POOL1D_KEYS = {"pool_length": "pool_size", "stride": "strides", "border_mode": "padding"}
-_KERAS1_KEYS = {
-    "LSTM": _KERAS1_RECURRENT_KEYS,
-    "GRU": _KERAS1_RECURRENT_KEYS,
-    "SimpleRNN": _KERAS1_RECURRENT_KEYS,
-    "Dense": _KERAS1_DENSE_KEYS,
-    "Convolution1D": _KERAS1_CONV1D_KEYS,
-    "MaxPooling1D": _KERAS1_POOL1D_KEYS,
-    "AveragePooling1D": _KERAS1_POOL1D_KEYS,
-    "Dropout": {"p": "rate"},
-}
-_KERAS1_CLASSES = {"Convolution1D": "Conv1D"}
-_CONSUME_LESS = {"cpu": 0, "mem": 1, "gpu": 2}
-
+from ..kinds.base import Kind
+from ..kinds.registry import canonical_name, is_model_class, kind_of
 
 @dataclass
 class LayerSpec:
@@ -61,16 +24,14 @@ class LayerSpec:
     config: Dict[str, Any]
     children: List["LayerSpec"] = field(default_factory=list)
     inbound_nodes: List[Any] = field(default_factory=list)
-    module: Optional[str] = None
-    registered_name: Optional[str] = None
+
+    @property
+    def kind(self) -> Optional[Kind]:
+        return kind_of(self.class_name)
 
     @property
     def is_model(self) -> bool:
-        return self.class_name in MODEL_CLASSES
-
-    @property
-    def is_recurrent(self) -> bool:
-        return self.class_name in RNN_CLASSES
+        return is_model_class(self.class_name)
 
 
 @dataclass
@@ -131,15 +92,15 @@ def _layer_spec(entry: Any, depth: int) -> LayerSpec:
         raise ConfigError("model config nests layers more than 64 deep")
     if not isinstance(entry, dict) or not isinstance(entry.get("class_name"), str):
         raise ConfigError(f"layer entry {str(entry)[:60]!r} has no 'class_name'")
-    class_name = _KERAS1_CLASSES.get(entry["class_name"], entry["class_name"])
+    class_name = canonical_name(entry["class_name"])
     config = entry.get("config")
-    if class_name in MODEL_CLASSES:
+    if is_model_class(class_name):
         return _model_spec(class_name, entry, config, depth)
     if config is None:
         config = {}
     if not isinstance(config, dict):
         raise ConfigError(f"layer {class_name} has a config that is not an object")
-    config = _normalise_keys(entry["class_name"], dict(config))
+    config = _normalise_keys(class_name, dict(config))
     name = config.get("name") or entry.get("name") or class_name.lower()
     if not isinstance(name, str):
         raise ConfigError(f"layer {class_name} has a name that is not a string")
@@ -150,10 +111,8 @@ def _layer_spec(entry: Any, depth: int) -> LayerSpec:
         class_name=class_name,
         config=config,
         inbound_nodes=entry.get("inbound_nodes") or [],
-        module=entry.get("module"),
-        registered_name=entry.get("registered_name"),
     )
-    if class_name in WRAPPER_CLASSES:
+    if spec.kind is not None and spec.kind.role == "wrapper":
         spec.children = _wrapper_children(spec, depth)
     elif class_name == "RNN" and isinstance(config.get("cell"), dict):
         cell = _layer_spec(config["cell"], depth + 1)
@@ -180,8 +139,6 @@ def _model_spec(class_name: str, entry: Dict[str, Any], config: Any, depth: int)
         config={k: v for k, v in config.items() if k != "layers"},
         children=layers,
         inbound_nodes=entry.get("inbound_nodes") or [],
-        module=entry.get("module"),
-        registered_name=entry.get("registered_name"),
     )
     return spec
 
@@ -191,7 +148,7 @@ def _wrapper_children(spec: LayerSpec, depth: int) -> List[LayerSpec]:
     if not isinstance(inner_raw, dict):
         raise ConfigError(f"{spec.class_name} '{spec.name}' has no wrapped 'layer' in its config")
     inner = _layer_spec(inner_raw, depth + 1)
-    if spec.class_name == "TimeDistributed":
+    if len(spec.kind.v3_children) == 1:  # TimeDistributed: the layer itself
         return [inner]
     # Bidirectional: the backward layer is the forward config with go_backwards flipped,
     # unless the config stores its own (tf.keras with a custom one; Keras 3 always).
@@ -353,16 +310,8 @@ def json_preview(value: Any, limit: int = 40) -> str:
 
 
 def _normalise_keys(class_name: str, config: Dict[str, Any]) -> Dict[str, Any]:
-    renames = _KERAS1_KEYS.get(class_name)
-    if renames and any(k in config for k in renames):
-        for old, new in renames.items():
-            if old in config and new not in config:
-                config[new] = config.pop(old)
-        if "consume_less" in config and "implementation" not in config:
-            config["implementation"] = _CONSUME_LESS.get(config.pop("consume_less"), 0)
-        if config.get("input_dim") and "batch_input_shape" not in config:
-            if renames is _KERAS1_RECURRENT_KEYS:
-                config["batch_input_shape"] = [None, config.get("input_length"), config["input_dim"]]
-            else:
-                config["batch_input_shape"] = [None, config["input_dim"]]
+    """Keras 1 config keys renamed to Keras 2 ones, as the layer's kind declares."""
+    kind = kind_of(class_name)
+    if kind is not None and kind.keras1_config is not None:
+        return kind.keras1_config(config)
     return config

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 from ..errors import ConfigError
+from ..kinds.registry import recognised, var_names
 from ..model import Layer, StoredArray
 
 _KERAS1_NAME = re.compile(r"^(?P<prefix>.*?)_?(?P<kind>[WUb])_(?P<gate>[a-z])$")
@@ -107,24 +108,16 @@ def _recurrent_layer(name: str, path: str, arrays: List[StoredArray], file: str,
             )
         units = int(shape[-2])
         blocks = shape[-1] // units
-        bias = arrays[2].shape if len(arrays) > 2 else None
-        if len(shape) > 2:
-            class_name = {3: "ConvLSTM1D", 4: "ConvLSTM2D", 5: "ConvLSTM3D"}.get(len(shape), "?")
-            if blocks != 4 or class_name == "?":
-                raise ConfigError(f"cannot tell what kind of layer '{path}' is from its shapes; pass --config", file=file)
-        elif blocks == 4:
-            class_name = "CuDNNLSTM" if bias == (8 * units,) else "LSTM"
-        elif blocks == 3:
-            class_name = "CuDNNGRU" if bias == (6 * units,) else "GRU"
-        elif blocks == 1:
-            class_name = "SimpleRNN"
-        else:
+        kind = recognised([short_name(a) for a in arrays], [a.shape for a in arrays], "recurrent")
+        if kind is None:
             raise ConfigError(
                 f"cannot tell what kind of layer '{path}' is: its recurrent kernel {shape} has {blocks} gate blocks; "
                 "pass the model's architecture with --config",
                 file=file,
             )
-        config = {"filters" if class_name.startswith("ConvLSTM") else "units": units, "use_bias": bias is not None}
+        class_name = kind.name
+        bias = arrays[2].shape if len(arrays) > 2 else None
+        config = {"filters" if kind.gate_kind == "conv_lstm" else "units": units, "use_bias": bias is not None}
         if class_name == "GRU" and bias is not None:
             config["reset_after"] = len(bias) == 2
     if go_backwards is not None:  # known only inside a Bidirectional
@@ -133,14 +126,9 @@ def _recurrent_layer(name: str, path: str, arrays: List[StoredArray], file: str,
 
 
 def _guess_plain(arrays: List[StoredArray]) -> str:
-    names = [short_name(a) for a in arrays]
-    if names == ["embeddings"]:
-        return "Embedding"
-    if "moving_mean" in names or "moving_variance" in names:
-        return "BatchNormalization"
-    if names and names[0] == "kernel":
-        return {2: "Dense", 3: "Conv1D", 4: "Conv2D"}.get(len(arrays[0].shape), "?")
-    return "?"
+    """The kind whose ``recognise`` rule claims these weights, or "?"."""
+    kind = recognised([short_name(a) for a in arrays], [a.shape for a in arrays], "layer")
+    return kind.name if kind is not None else "?"
 
 
 @dataclass
@@ -191,9 +179,9 @@ def _infer_v3(obj: V3Object, path: str, file: str, go_backwards: Optional[bool])
 
 
 def _v3_plain_names(key: str, n: int) -> List[str]:
-    base = re.sub(r"_\d+$", "", key)
-    if base == "embedding":
-        return ["embeddings"]
-    if base == "batch_normalization":
-        return ["gamma", "beta", "moving_mean", "moving_variance"][-n:] if n else []
-    return ["kernel", "bias"][:n]
+    """Keras 3 stores variables unnamed (``vars/0``): their names as the kind whose
+    snake_case class name the object's key is declares them."""
+    names = list(var_names(re.sub(r"_\d+$", "", key)))
+    if len(names) > 2 and names[-1] == "moving_variance":  # BatchNormalization without scale/center
+        return names[-n:] if n else []
+    return names[:n]

@@ -66,7 +66,9 @@ def label_gates(model: Model, hard_sigmoid: Optional[str] = None) -> GatesReport
     for layer in model.walk():
         if layer.class_name == "RNN" and not is_recurrent(layer):
             cell = layer.config.get("cell_class") or "an unknown cell"
-            model.warnings.append(f"{layer.path}: RNN of {cell} is not labelled (only LSTMCell, GRUCell, SimpleRNNCell are)")
+            warning = f"{layer.path}: RNN of {cell} is not labelled (only LSTMCell, GRUCell, SimpleRNNCell are)"
+            if warning not in model.warnings:  # labelled twice, said once
+                model.warnings.append(warning)
     reports = []
     for view in recurrent_layers(model):
         weights = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
+from ..errors import LstmInspectError
 from ..model import Layer, Model
 from ..forward.shapes import infer_shapes
 
@@ -14,18 +15,23 @@ SHOWN_KEYS = (
 )
 
 def runnable(layer: Layer) -> Optional[str]:
-    """None when `run` can compute the layer, else why not."""
-    if layer.class_name == "Lambda":
-        return "Lambda holds Python code, which is never executed"
+    """None when `run` can compute the layer, else why not (its kind says)."""
+    from ..kinds.registry import kind_for
+
+    kind = kind_for(layer)
     if layer.inferred:
         return "no config in the file: pass the architecture with --config"
-    if not _computable(layer):
+    if kind is None:
         return f"{layer.class_name} is not supported"
+    if kind.compute is None:
+        return f"{layer.class_name} {kind.refusal}"
+    reason = kind.refuse(layer) if kind.refuse else None
+    if reason:
+        return reason
     for key in ("activation", "recurrent_activation"):
         if key in layer.config:  # a custom activation is refused by name, never imported
             from ..kinds.activations import activation
             from ..kinds.activations import activation_name
-            from ..errors import LstmInspectError
 
             try:
                 activation(activation_name(layer.config[key]))
@@ -51,7 +57,7 @@ def layer_rows(model: Model) -> List[Dict[str, Any]]:
                 if key == "activation":
                     try:
                         value = activation_name(value)
-                    except Exception:
+                    except LstmInspectError:
                         value = "?"
                 config[key] = value
         reason = runnable(layer)
@@ -70,37 +76,17 @@ def layer_rows(model: Model) -> List[Dict[str, Any]]:
     return rows
 
 
-def _computable(layer: Layer) -> bool:
-    """What the executor dispatches on (executor._compute), asked of the same registries."""
-    from ..forward.executor import MODEL_CLASSES, is_op
-    from ..kinds.layers_np import LAYERS
-    from ..kinds.recurrent import is_recurrent
-
-    return (
-        layer.class_name in MODEL_CLASSES
-        or layer.class_name in ("Bidirectional", "TimeDistributed")
-        or is_recurrent(layer)
-        or layer.class_name in LAYERS
-        or is_op(layer)
-    )
-
-
-
 def unrunnable_wrapper(model: Model, until: Optional[str] = None) -> Optional[str]:
     """Why `run` cannot get through a Bidirectional it would reach (one whose two
     directions are not both recurrent layers it knows, as a damaged or custom config
     can give), or None. Layers after ``until`` are never reached."""
-    from ..kinds.recurrent import is_recurrent
+    from ..kinds.wrappers import unrunnable_bidirectional
 
     for layer in model.walk():
         if layer.class_name == "Bidirectional":
-            odd = [c for c in layer.children if not is_recurrent(c)]
-            if len(layer.children) != 2 or odd:
-                inner = odd[0].class_name if odd else f"{len(layer.children)} layers"
-                return (
-                    f"layer '{layer.path}' is a Bidirectional of {inner}, which run cannot compute; "
-                    "use --until to stop before it"
-                )
+            reason = unrunnable_bidirectional(layer)
+            if reason:
+                return f"layer '{layer.path}' is {reason}; use --until to stop before it"
         if until is not None and layer.path == until:
             return None
     return None

@@ -1,0 +1,307 @@
+"""What lstm-inspect knows about one Keras layer kind, declared in one place.
+
+A :class:`Kind` holds every fact the pipeline asks of a layer class: how its config is
+normalised (Keras 1 aliases and key renames), what weights it writes (legacy HDF5
+counts, the Keras 3 variable location), how it is recognised from weights alone, its
+static output shape, its numpy compute, whether it runs step by step, and whether it
+runs at all. The family modules (``core``, ``rnn``, ``wrappers``, ``conv``, ``pooling``,
+``merges``, ``norms``, ``reshaping``, ``mask_ops``) declare kinds; :mod:`.registry`
+finds them. Readers, the executor, the shape pass, the streaming planner and the
+``layers`` report ask the registry and hold no class lists of their own.
+
+Adding a layer kind is a one-file change: declare a ``Kind(...)`` in the family module
+it belongs to (and add it to that module's ``KINDS`` list). Facts that later tools need
+(an ONNX or PyTorch mapping) go in ``Kind.exports`` under a key of their own.
+
+Compute functions see the rest of the run only through a :class:`Context` (the executor
+provides it), shape rules through a :class:`ShapeContext`, streaming rules through
+:data:`STEPS`/:data:`LAST` and :class:`Blocked`: nothing here imports ``forward``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..model import Layer
+
+Mask = Optional[np.ndarray]
+Result = Tuple[List[np.ndarray], List[Mask]]
+Shape = Optional[List[Optional[int]]]
+
+#: Roles: how the walkers treat a kind. "layer" (compute on arrays), "op" (a Keras 3
+#: traced operation: compute on its call's args), "recurrent", "wrapper", "model", "input".
+ROLES = ("layer", "op", "recurrent", "wrapper", "model", "input")
+
+# What a tensor holds in a chunked run: one value per step of the input ("steps"), or one
+# value per sample computed from the steps so far ("last": the last chunk's is the whole run's).
+STEPS, LAST = "steps", "last"
+
+
+class Blocked(Exception):
+    """A layer that cannot run chunk by chunk; the message names it and says why."""
+
+
+@dataclass
+class Call:
+    """One call of a layer, with values (arrays) in place of the tensors of its node."""
+
+    args: List[Any] = field(default_factory=list)
+    kwargs: Dict[str, Any] = field(default_factory=dict)
+
+
+class Context:
+    """What a compute function may use besides its inputs (the executor subclasses it)."""
+
+    backend: Optional[str] = None
+    hard_sigmoid: str = "keras2"
+    #: tf.keras >= 2.4 and Keras 3 zero masked outputs inside Bidirectional(return_sequences)
+    zero_bidirectional: bool = False
+    #: recurrent layer path -> {"h": ..., "c": ...} given by the caller
+    initial_states: Dict[str, Dict[str, np.ndarray]] = {}
+    progress: Optional[Callable[[str, int, int], None]] = None
+
+    def container(self, layer: Layer, xs: List[np.ndarray], masks: List[Mask]) -> Result:
+        """Run a nested model's layers."""
+        raise NotImplementedError
+
+    def compute(self, layer: Layer, xs: List[np.ndarray], masks: List[Mask], call: Call) -> Result:
+        """Run one (inner) layer, dispatched through the registry."""
+        raise NotImplementedError
+
+    def record(self, path: str, outputs: List[np.ndarray]) -> None:
+        """Note an inner layer's outputs (TimeDistributed's wrapped layer)."""
+
+    def view(self, layer: Layer) -> Any:
+        """The gate view (kinds.recurrent.RecurrentLayer) of a recurrent layer."""
+        raise NotImplementedError
+
+    def initial_output(self, path: str) -> Optional[np.ndarray]:
+        """The output before the first step (a chunked run continues the previous chunk's)."""
+        return None
+
+    def traced(self, view: Any, trace: Any, mask: Mask) -> None:
+        """Note a recurrent layer's trace."""
+
+
+class ShapeContext:
+    """What a shape rule may use besides its input shapes (the shape pass subclasses it)."""
+
+    #: the call's positional arguments, shapes in place of tensors (Keras 3 ops read them)
+    args: List[Any] = []
+
+    def container(self, layer: Layer, inputs: List[Shape]) -> Any:
+        raise NotImplementedError
+
+    def layer(self, layer: Layer, inputs: List[Shape]) -> Any:
+        """The shape of an inner layer (recorded under its path too)."""
+        raise NotImplementedError
+
+
+Compute = Callable[[Layer, List[np.ndarray], List[Mask], Call, Context], Result]
+ShapeRule = Callable[[Layer, List[Shape], ShapeContext], Any]
+#: (layer, the call's parsed node or None, its inputs' kinds, planner) -> STEPS or LAST; raises Blocked
+StreamRule = Callable[[Layer, Any, List[str], Any], str]
+Counts = Callable[[Dict[str, Any], List[Tuple[int, int]]], Tuple[int, int]]
+Recognise = Callable[[List[str], List[Tuple[int, ...]]], bool]
+
+
+def no_weights(config: Dict[str, Any], children) -> Tuple[int, int]:
+    return 0, 0
+
+
+@dataclass(frozen=True, eq=False)
+class Kind:
+    """Everything lstm-inspect knows about one Keras layer kind.
+
+    ``compute`` and ``output_shape`` must be given (``None`` is an explicit "unknown");
+    a kind without compute gives ``refusal``, the reason ``layers`` and ``run`` show.
+    """
+
+    names: Tuple[str, ...]  #: Keras class names (the first is the kind's own)
+    family: str  #: the declaring module: core, recurrent, wrappers, conv, ...
+    compute: Optional[Compute]
+    output_shape: Optional[ShapeRule]
+    role: str = "layer"
+    #: why it is never computed (when compute is None), to follow the class name:
+    #: "Conv3D is not supported", "Lambda holds Python code, ..."
+    refusal: Optional[str] = None
+    #: Keras 1 class names read as this kind (``Convolution1D`` -> ``Conv1D``)
+    keras1_names: Tuple[str, ...] = ()
+    #: Keras 1 config fixups (key renames), applied when the config is normalised
+    keras1_config: Optional[Callable[[Dict[str, Any]], Dict[str, Any]]] = None
+    #: (trainable, non-trainable) weights written to a legacy HDF5 file, from the config
+    #: and the children's counts; Keras 3 variables are as many, at ``v3_vars``
+    weights: Counts = no_weights
+    v3_vars: str = "vars"  #: where a Keras 3 file keeps the variables, below the layer's key
+    v3_children: Tuple[str, ...] = ()  #: wrappers: the attributes holding the children
+    var_names: Tuple[str, ...] = ()  #: names of the Keras 3 variables, in order (inference)
+    #: recognise the kind from its weights' short names and shapes alone (no config)
+    recognise: Optional[Recognise] = None
+    #: STEPS/LAST rule for chunked runs; None: it works across time steps (never chunked)
+    streams: Optional[StreamRule] = None
+    #: a config this kind cannot run: why (shown by ``layers``), checked before compute
+    refuse: Optional[Callable[[Layer], Optional[str]]] = None
+    #: for later per-kind facts (e.g. "onnx", "pytorch" mappings); nothing reads it yet
+    exports: Dict[str, Any] = field(default_factory=dict)
+    #: ``op`` kinds: the layer is this op (not a same-named layer) when this says so
+    claims: Optional[Callable[[Layer], bool]] = None
+    #: runs over a sequence (a recurrent layer or a Bidirectional of them)
+    over_time: bool = False
+    gate_kind: Optional[str] = None  #: recurrent: lstm, gru, simple_rnn, conv_lstm
+
+    @property
+    def name(self) -> str:
+        return self.names[0]
+
+
+# ---------------------------------------------------------------------- common rules
+
+
+def kernel_and_bias(config: Dict[str, Any], children) -> Tuple[int, int]:
+    return (2 if config.get("use_bias", True) else 1), 0
+
+
+def stepwise(layer: Layer, call, sources: List[str], planner) -> str:
+    """Computes each step from that step alone."""
+    return STEPS
+
+
+def stepwise_on(key: str, default: Any = -1) -> StreamRule:
+    """Step-wise as long as the config's ``key`` names feature axes only (not 0 or 1)."""
+
+    def rule(layer: Layer, call, sources, planner) -> str:
+        if feature_axis(layer.config.get(key, default)):
+            return STEPS
+        raise Blocked(f"layer '{layer.path}' ({layer.class_name}) works across time steps")
+
+    return rule
+
+
+def feature_axis(axis: Any) -> bool:
+    """True when every axis is past the time axis (negative axes count from the end)."""
+    axes = axis if isinstance(axis, list) else [axis]
+    return all(isinstance(a, int) and (a < 0 or a >= 2) for a in axes)
+
+
+def same_shape(layer: Layer, inputs: List[Shape], ctx: ShapeContext) -> Shape:
+    x = inputs[0] if inputs else None
+    return None if x is None else list(x)
+
+
+def keras1_renames(renames: Dict[str, str]) -> Callable[[Dict[str, Any]], Dict[str, Any]]:
+    """A Keras 1 fixup that renames config keys (old -> new, unless new is present)."""
+
+    def fix(config: Dict[str, Any]) -> Dict[str, Any]:
+        if any(k in config for k in renames):
+            for old, new in renames.items():
+                if old in config and new not in config:
+                    config[new] = config.pop(old)
+            if config.get("input_dim") and "batch_input_shape" not in config:
+                config["batch_input_shape"] = [None, config["input_dim"]]
+        return config
+
+    return fix
+
+
+# ---------------------------------------------------------------------- honest checks
+
+
+def weights_of(layer: Layer, at_least: int, what: str) -> List[np.ndarray]:
+    """The layer's stored arrays as float32, refusing a file that stores fewer than needed."""
+    if len(layer.weights) < at_least:
+        raise ConfigError(
+            f"layer '{layer.path}' ({layer.class_name}) has {len(layer.weights)} weight arrays; it needs {what}"
+        )
+    return [np.asarray(w.value, dtype=np.float32) for w in layer.weights]
+
+
+def need_rank(layer: Layer, x: np.ndarray, ranks: Sequence[int], what: str) -> None:
+    if x.ndim not in ranks:
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}) needs input {what}, got shape {x.shape}")
+
+
+def need_features(layer: Layer, x: np.ndarray, n: int, axis: int = -1) -> None:
+    if x.ndim == 0 or x.shape[axis] != n:
+        raise ConfigError(
+            f"layer '{layer.path}' ({layer.class_name}) needs {n} features on its last axis, got input shape {x.shape}"
+        )
+
+
+def need_vector(layer: Layer, array: np.ndarray, n: int, what: str) -> None:
+    if array.shape != (n,):
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}) has a {what} of shape {array.shape}; expected ({n},)")
+
+
+def need_inputs(layer: Layer, xs: Sequence[Any], low: int, high: Optional[int] = None) -> None:
+    if len(xs) < low or (high is not None and len(xs) > high):
+        want = str(low) if high == low else f"at least {low}" if high is None else f"{low} to {high}"
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}) takes {want} inputs, got {len(xs)}")
+
+
+def config_int(layer: Layer, key: str, default: Any = None, low: int = 0) -> int:
+    """A whole-number config value the kind reads (``default`` when absent)."""
+    value = layer.config.get(key, default)
+    if value is None:
+        value = default
+    if isinstance(value, (list, tuple)) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}): '{key}' is {value!r}, not a whole number >= {low}")
+    return int(value)
+
+
+def config_ints(layer: Layer, key: str, n: int, default: Any) -> Tuple[int, ...]:
+    """An int or a list of n ints (Keras's ``normalize_tuple``), each >= 1."""
+    value = layer.config.get(key, default)
+    if value is None:
+        value = default
+    values = [value] * n if isinstance(value, (int, np.integer)) and not isinstance(value, bool) else value
+    if isinstance(values, (list, tuple)) and len(values) == 1 and n > 1:
+        values = list(values) * n
+    ok = isinstance(values, (list, tuple)) and len(values) == n and all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in values
+    )
+    if not ok:
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}): '{key}' is {value!r}, not {n} whole number(s) >= 1")
+    return tuple(int(v) for v in values)
+
+
+def axes_of(layer: Layer, value: Any, ndim: int) -> Tuple[int, ...]:
+    """Config axes (an int or a list) as non-negative axes of an ``ndim`` array."""
+    values = value if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for a in values:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool) or not -ndim <= a < ndim:
+            raise ConfigError(
+                f"layer '{layer.path}' ({layer.class_name}): axis {a!r} does not exist in an input of rank {ndim}"
+            )
+        out.append(int(a) % ndim)
+    return tuple(out)
+
+
+def fits_budget(layer: Layer, nbytes: int) -> None:
+    """A layer whose config (not its weights) sets its output size: check the output
+    against the memory budget before numpy is asked for it."""
+    from ..limits import current_budget
+
+    current_budget().check(nbytes, f"the output of layer '{layer.path}'")
+
+
+def shape_int(v: Any) -> Optional[int]:
+    """A config int for a shape rule (the first of a list), or None when it is not one."""
+    if isinstance(v, (list, tuple)) and v:
+        v = v[0]
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def conv_len(length: Optional[int], k: Optional[int], s: Optional[int], d: Optional[int], padding: Any) -> Optional[int]:
+    """Output length of a window of ``k`` taps ``d`` apart, ``s`` apart, along one axis."""
+    if length is None or k is None or not s or d is None:
+        return None
+    if padding in ("same", "causal"):
+        return -(-length // s)
+    return max((length - d * (k - 1) - 1) // s + 1, 0)

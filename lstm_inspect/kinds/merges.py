@@ -1,0 +1,135 @@
+"""Merge kinds: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, and Keras 1
+``Merge``. Masks of the inputs are combined with logical and. To add a merge kind, declare
+it below and append it to ``KINDS``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, List, Sequence
+
+import numpy as np
+
+from .base import Kind, Mask, STEPS, Blocked, feature_axis, need_inputs, stepwise, stepwise_on
+from ..errors import ConfigError, UnsupportedError
+
+
+def and_masks(masks: Sequence[Mask]) -> Mask:
+    present = [m for m in masks if m is not None]
+    if not present:
+        return None
+    out = present[0]
+    for m in present[1:]:
+        out = np.logical_and(out, m)
+    return out
+
+
+def _same_shapes(layer, xs: List[np.ndarray]) -> None:
+    """Keras's elementwise merges take inputs of one shape (a batch of 1 broadcasts)."""
+    try:
+        np.broadcast_shapes(*[x.shape for x in xs])
+    except ValueError:
+        shapes = ", ".join(str(x.shape) for x in xs)
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}) merges inputs of shapes {shapes}, which differ") from None
+
+
+def _merge(op: Callable[[Sequence[np.ndarray]], np.ndarray], low: int = 1, high=None):
+    def merge(layer, xs, masks, call, ctx):
+        need_inputs(layer, xs, low, high)
+        _same_shapes(layer, xs)
+        return [op(xs)], [and_masks(masks)]
+
+    return merge
+
+
+def concatenate_arrays(layer, xs: List[np.ndarray], axis) -> np.ndarray:
+    """``np.concatenate`` after checking ranks, the axis, and the other axes agreeing."""
+    need_inputs(layer, xs, 1)
+    ndim = xs[0].ndim
+    if not isinstance(axis, int) or isinstance(axis, bool) or not -ndim <= axis < ndim or any(x.ndim != ndim for x in xs):
+        shapes = ", ".join(str(x.shape) for x in xs)
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}) cannot join inputs of shapes {shapes} on axis {axis!r}")
+    a = axis % ndim
+    if len({x.shape[:a] + x.shape[a + 1:] for x in xs}) > 1:
+        shapes = ", ".join(str(x.shape) for x in xs)
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}) cannot join inputs of shapes {shapes} on axis {axis}")
+    return np.concatenate(xs, axis=a)
+
+
+def concatenate(layer, xs, masks, call, ctx):
+    return [concatenate_arrays(layer, xs, layer.config.get("axis", -1))], [and_masks(masks)]
+
+
+_KERAS1_MODES = {
+    "sum": lambda a: np.sum(a, axis=0),
+    "mul": lambda a: np.prod(a, axis=0),
+    "ave": lambda a: np.mean(a, axis=0),
+    "max": lambda a: np.max(a, axis=0),
+}
+
+
+def keras1_merge(layer, xs, masks, call, ctx):
+    mode = layer.config.get("mode", "sum")
+    if mode == "concat":
+        return [concatenate_arrays(layer, xs, layer.config.get("concat_axis", -1))], [and_masks(masks)]
+    if mode not in _KERAS1_MODES:
+        raise UnsupportedError(f"layer '{layer.path}': Keras 1 Merge mode {mode!r} is not supported")
+    need_inputs(layer, xs, 1)
+    if len({x.shape for x in xs}) > 1:  # Keras 1 merged tensors of one shape only
+        shapes = ", ".join(str(x.shape) for x in xs)
+        raise ConfigError(f"layer '{layer.path}' (Merge, mode {mode!r}) merges inputs of shapes {shapes}, which differ")
+    return [_KERAS1_MODES[mode](np.stack(xs))], [and_masks(masks)]
+
+
+# ---------------------------------------------------------------------- shapes
+
+
+def _elementwise_shape(layer, inputs, ctx):
+    if not inputs or any(s is None for s in inputs) or len({len(s) for s in inputs}) > 1:
+        return None
+    return [None] + [next((d for d in dims if d not in (None, 1)), dims[0]) for dims in zip(*[s[1:] for s in inputs])]
+
+
+def _joined(inputs, axis):
+    if not inputs or any(s is None for s in inputs) or not isinstance(axis, int):
+        return None
+    ndim = len(inputs[0])
+    if not -ndim <= axis < ndim or any(len(s) != ndim for s in inputs):
+        return None
+    y = list(inputs[0])
+    total = 0
+    for s in inputs:
+        total = None if total is None or s[axis] is None else total + s[axis]
+    y[axis] = total
+    return y
+
+
+def _merge_shape(layer, inputs, ctx):
+    c = layer.config
+    if c.get("mode", "sum") == "concat":
+        return _joined(inputs, c.get("concat_axis", -1))
+    return _elementwise_shape(layer, inputs, ctx)
+
+
+def _merge_streams(layer, call, sources, planner) -> str:
+    c = layer.config
+    if c.get("mode", "sum") != "concat" or feature_axis(c.get("concat_axis", -1)):
+        return STEPS
+    raise Blocked(f"layer '{layer.path}' ({layer.class_name}) works across time steps")
+
+
+def _elementwise(name: str, op, low: int = 1, high=None) -> Kind:
+    return Kind(names=(name,), family="merges", compute=_merge(op, low, high), output_shape=_elementwise_shape,
+                streams=stepwise)
+
+
+KINDS = [
+    _elementwise("Add", lambda xs: np.sum(np.stack(np.broadcast_arrays(*xs)), axis=0)),
+    _elementwise("Subtract", lambda xs: xs[0] - xs[1], 2, 2),
+    _elementwise("Multiply", lambda xs: np.prod(np.stack(np.broadcast_arrays(*xs)), axis=0)),
+    _elementwise("Average", lambda xs: np.mean(np.stack(np.broadcast_arrays(*xs)), axis=0)),
+    _elementwise("Maximum", lambda xs: np.max(np.stack(np.broadcast_arrays(*xs)), axis=0)),
+    _elementwise("Minimum", lambda xs: np.min(np.stack(np.broadcast_arrays(*xs)), axis=0)),
+    Kind(names=("Concatenate",), family="merges", compute=concatenate, streams=stepwise_on("axis"),
+         output_shape=lambda layer, inputs, ctx: _joined(inputs, layer.config.get("axis", -1))),
+    Kind(names=("Merge",), family="merges", compute=keras1_merge, output_shape=_merge_shape, streams=_merge_streams),
+]

@@ -1,0 +1,80 @@
+"""Pooling kinds: Max/AveragePooling 1D-3D (Keras 1 pool_length/stride/border_mode) and
+GlobalAverage/GlobalMaxPooling1D. The window arithmetic is in :mod:`.ops`. To add a pooling
+kind, declare it below and append it to ``KINDS``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Kind, config_ints, conv_len, keras1_renames, need_rank, shape_int
+from ..errors import UnsupportedError
+
+
+def _pooling(n: int, kind: str):
+    def pool(layer, xs, masks, call, ctx):
+        from . import ops
+
+        x = xs[0]
+        need_rank(layer, x, (n + 2,), f"(batch, {n} spatial axes, channels)")
+        size = config_ints(layer, "pool_size", n, 2)
+        strides = config_ints(layer, "strides", n, list(size)) if layer.config.get("strides") else size
+        padding = layer.config.get("padding", "valid")
+        if padding not in ("valid", "same"):
+            raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}): padding {padding!r} is not valid or same")
+        fn = ops.max_pool if kind == "max" else ops.avg_pool
+        return [fn(x.astype(np.float32), size, strides, padding)], [None]
+
+    return pool
+
+
+def _pool_shape(n: int):
+    def rule(layer, inputs, ctx):
+        x, c = (inputs[0] if inputs else None), layer.config
+        if x is None or len(x) != n + 2:
+            return None
+
+        def each(v):
+            return list(v) if isinstance(v, list) and len(v) == n else [v] * n
+
+        p = each(c.get("pool_size", 2))
+        s = each(c.get("strides") or c.get("pool_size", 2))
+        pad = c.get("padding", "valid")
+        return [None] + [conv_len(x[1 + a], shape_int(p[a]), shape_int(s[a]), 1, pad) for a in range(n)] + [x[-1]]
+
+    return rule
+
+
+_KERAS1_POOL = keras1_renames({"pool_length": "pool_size", "stride": "strides", "border_mode": "padding"})
+
+
+def global_average_pooling1d(layer, xs, masks, call, ctx):
+    x, mask = xs[0], masks[0]
+    need_rank(layer, x, (3,), "(batch, steps, features)")
+    if mask is None:
+        return [x.mean(axis=1)], [None]
+    m = mask[..., None].astype(x.dtype)  # mask-aware since Keras 2.2.3
+    return [(x * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1)], [None]
+
+
+def global_max_pooling1d(layer, xs, masks, call, ctx):
+    need_rank(layer, xs[0], (3,), "(batch, steps, features)")
+    return [xs[0].max(axis=1)], [None]
+
+
+def _global_shape(layer, inputs, ctx):
+    x = inputs[0] if inputs else None
+    return None if x is None or len(x) != 3 else [None, x[2]]
+
+
+KINDS = [
+    Kind(names=("MaxPooling1D",), family="pooling", compute=_pooling(1, "max"), output_shape=_pool_shape(1),
+         keras1_config=_KERAS1_POOL),
+    Kind(names=("AveragePooling1D",), family="pooling", compute=_pooling(1, "avg"), output_shape=_pool_shape(1),
+         keras1_config=_KERAS1_POOL),
+    Kind(names=("MaxPooling2D",), family="pooling", compute=_pooling(2, "max"), output_shape=_pool_shape(2)),
+    Kind(names=("AveragePooling2D",), family="pooling", compute=_pooling(2, "avg"), output_shape=_pool_shape(2)),
+    Kind(names=("MaxPooling3D",), family="pooling", compute=_pooling(3, "max"), output_shape=_pool_shape(3)),
+    Kind(names=("GlobalAveragePooling1D",), family="pooling", compute=global_average_pooling1d, output_shape=_global_shape),
+    Kind(names=("GlobalMaxPooling1D",), family="pooling", compute=global_max_pooling1d, output_shape=_global_shape),
+]

@@ -1,0 +1,259 @@
+"""Recurrent layer kinds: LSTM, GRU, SimpleRNN, CuDNNLSTM/GRU, RNN(cell), ConvLSTM1D/2D/3D.
+
+Their gate layouts are read by :mod:`.recurrent`, their step loops are in :mod:`.cells`
+and :mod:`.conv_lstm`; this module declares what the rest of the pipeline asks of them.
+To add a recurrent kind, declare it below with :func:`_recurrent` and append it to ``KINDS``
+(a new cell class for ``RNN(cell)`` goes in ``CELLS``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from .base import LAST, STEPS, Blocked, Kind, conv_len, shape_int
+from ..errors import ConfigError, UnsupportedError
+from ..model import Layer
+
+#: Cell classes an ``RNN(cell)`` may wrap, and the gate kind each computes.
+CELLS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "simple_rnn"}
+
+# Keras 1 -> Keras 2 recurrent config keys (K@2.2.4:keras/legacy/interfaces.py).
+_KERAS1_KEYS = {
+    "output_dim": "units",
+    "inner_activation": "recurrent_activation",
+    "init": "kernel_initializer",
+    "inner_init": "recurrent_initializer",
+    "dropout_W": "dropout",
+    "dropout_U": "recurrent_dropout",
+    "W_regularizer": "kernel_regularizer",
+    "U_regularizer": "recurrent_regularizer",
+    "b_regularizer": "bias_regularizer",
+}
+_CONSUME_LESS = {"cpu": 0, "mem": 1, "gpu": 2}
+
+
+def _keras1(config: Dict[str, Any]) -> Dict[str, Any]:
+    if any(k in config for k in _KERAS1_KEYS):
+        for old, new in _KERAS1_KEYS.items():
+            if old in config and new not in config:
+                config[new] = config.pop(old)
+        if "consume_less" in config and "implementation" not in config:
+            config["implementation"] = _CONSUME_LESS.get(config.pop("consume_less"), 0)
+        if config.get("input_dim") and "batch_input_shape" not in config:
+            config["batch_input_shape"] = [None, config.get("input_length"), config["input_dim"]]
+    return config
+
+
+def gate_kind(layer: Layer, kind: Kind) -> Optional[str]:
+    """lstm, gru, simple_rnn or conv_lstm; None for an RNN of an unknown cell."""
+    if kind.gate_kind is not None:
+        return kind.gate_kind
+    return CELLS.get(layer.config.get("cell_class"))
+
+
+# ---------------------------------------------------------------------- compute
+
+
+def recurrent(layer: Layer, xs, masks, call, ctx):
+    view = ctx.view(layer)
+    if layer.config.get("time_major"):
+        raise UnsupportedError(f"layer '{layer.path}' is time_major (inputs (time, batch, ...)), which run does not support")
+    check_input(view, xs[0])
+    mask = masks[0] if masks else None
+    init = initial_state(view, layer.path, xs, call.kwargs, n_states(view), ctx)
+    trace = run_view(view, xs[0], mask, init, bool(layer.config.get("zero_output_for_mask", False)), ctx)
+    outs = [trace.output]
+    out_masks = [mask if view.return_sequences else None]
+    if view.return_state:
+        states = final_states(trace)
+        outs += states
+        out_masks += [None] * len(states)
+    return outs, out_masks
+
+
+def n_states(view) -> int:
+    return 2 if view.kind in ("lstm", "conv_lstm") else 1
+
+
+def final_states(trace) -> List[np.ndarray]:
+    return [trace.states["h"], trace.states["c"]] if "c" in trace.states else [trace.states["h"]]
+
+
+def run_view(view, x: np.ndarray, mask, init, zero_output: bool, ctx):
+    """Run one direction of a recurrent layer through its step loop, and note its trace."""
+    check_mask(view, x, mask)
+    if view.kind == "conv_lstm":
+        from .conv_lstm import run_conv_lstm
+
+        if init is not None or zero_output:
+            raise UnsupportedError(f"layer '{view.path}': initial states and zeroed masked outputs are not supported for ConvLSTM")
+        trace = run_conv_lstm(view, x, mask=mask, hard_sigmoid=ctx.hard_sigmoid, theano_kernels=ctx.backend == "theano")
+    else:
+        from .cells import run_recurrent
+
+        trace = run_recurrent(view, x, mask=mask, hard_sigmoid=ctx.hard_sigmoid, initial_state=init,
+                              zero_output_for_mask=zero_output, progress=ctx.progress,
+                              initial_output=ctx.initial_output(view.path))
+    ctx.traced(view, trace, mask)
+    return trace
+
+
+def initial_state(view, path: str, xs, kwargs, n: int, ctx) -> Optional[List[np.ndarray]]:
+    """The states a call starts from: extra inputs (Keras 1/2), the ``initial_state`` keyword
+    (Keras 3), or the caller's (``{"h", "c"}`` by path); None for zeros. Each state must
+    broadcast to (batch, units)."""
+    if len(xs) > 1:
+        given: Optional[List[Any]] = list(xs[1:])
+    elif kwargs.get("initial_state") is not None:
+        state = kwargs["initial_state"]
+        given = list(state) if isinstance(state, list) else [state]
+    else:
+        user = ctx.initial_states.get(path)
+        given = [user[k] for k in ("h", "c")[:n] if k in user] if user else None
+    if not given:
+        return None
+    if view.kind != "conv_lstm":
+        batch = xs[0].shape[0]
+        if len(given) > n:
+            raise ConfigError(f"layer '{path}' is given {len(given)} initial states; it takes {n}")
+        for s in given:
+            shape = np.shape(s) if isinstance(s, (np.ndarray, list, float, int)) else None
+            if shape is None or len(shape) > 2 or (shape and shape[-1] != view.units) or (
+                    len(shape) == 2 and shape[0] not in (1, batch)):
+                raise ConfigError(
+                    f"layer '{path}' needs initial states of shape ({batch}, {view.units}), got "
+                    f"{shape if shape is not None else type(s).__name__}"
+                )
+    return given
+
+
+def check_input(view, x: np.ndarray) -> None:
+    want = view.input_rank
+    if x.ndim != want:
+        raise ConfigError(f"layer '{view.path}' needs input of rank {want} (batch, time, ...), got shape {x.shape}")
+    if x.shape[-1] != view.input_dim:
+        raise ConfigError(
+            f"layer '{view.path}' needs {view.input_dim} features per step, got {x.shape[-1]} (input shape {x.shape})"
+        )
+
+
+def check_mask(view, x: np.ndarray, mask) -> None:
+    if mask is not None and np.shape(mask) != x.shape[:2]:
+        raise ConfigError(f"layer '{view.path}' is given a mask of shape {np.shape(mask)} for an input of shape {x.shape}")
+
+
+# ---------------------------------------------------------------------- static shapes
+
+
+def _units(layer: Layer) -> Optional[int]:
+    c = layer.config
+    return shape_int(c.get("filters") if c.get("filters") is not None else c.get("units"))
+
+
+def _shape(layer: Layer, inputs, ctx):
+    x = inputs[0] if inputs else None
+    units, c = _units(layer), layer.config
+    if x is None or units is None or len(x) < 3:
+        return None
+    y = [None, x[1], units] if c.get("return_sequences") else [None, units]
+    if c.get("return_state"):
+        lstm = (c.get("cell_class") or layer.class_name).replace("CuDNN", "").startswith("LSTM")
+        return [y] + [[None, units]] * (2 if lstm else 1)
+    return y
+
+
+def _conv_shape(layer: Layer, inputs, ctx):
+    x = inputs[0] if inputs else None
+    c, n = layer.config, int(layer.class_name[-2])
+    units = _units(layer)
+    if x is None or units is None or len(x) != n + 3:
+        return None
+
+    def each(key, default):
+        v = c.get(key, default)
+        return list(v) if isinstance(v, list) and len(v) == n else [v] * n
+
+    k, s, d = each("kernel_size", 1), each("strides", 1), each("dilation_rate", 1)
+    pad = c.get("padding", "valid")
+    spatial = [conv_len(x[2 + a], shape_int(k[a]), shape_int(s[a]), shape_int(d[a]), pad) for a in range(n)]
+    state = [None] + spatial + [units]
+    y = [None, x[1]] + spatial + [units] if c.get("return_sequences") else state
+    return [y, state, list(state)] if c.get("return_state") else y
+
+
+# ---------------------------------------------------------------------- streaming
+
+
+def _streams(layer: Layer, call, sources, planner) -> str:
+    where = f"layer '{layer.path}' ({layer.class_name})"
+    if layer.config.get("go_backwards"):
+        raise Blocked(f"{where} runs backwards (go_backwards)")
+    if call is not None and (call.kwargs.get("initial_state") or len(call.inputs) > 1):
+        raise Blocked(f"{where} starts from states computed in the model")
+    return STEPS if layer.config.get("return_sequences") else LAST
+
+
+# ---------------------------------------------------------------------- recognition from weights
+
+
+def _blocks(shapes) -> Optional[int]:
+    if len(shapes) < 2 or len(shapes[1]) < 2 or not shapes[1][-2] or shapes[1][-1] % shapes[1][-2]:
+        return None
+    return shapes[1][-1] // shapes[1][-2]
+
+
+def _recognise(blocks: int, rank: int, cudnn_bias: Optional[int] = None, plain: bool = True):
+    def rule(names, shapes) -> bool:
+        if _blocks(shapes) != blocks or len(shapes[1]) != rank:
+            return False
+        if cudnn_bias is None:
+            return True
+        units = shapes[1][-2]
+        is_cudnn = len(shapes) > 2 and tuple(shapes[2]) == (cudnn_bias * units,)
+        return is_cudnn != plain
+
+    return rule
+
+
+def _refuse_rnn(layer: Layer) -> Optional[str]:
+    if layer.class_name == "RNN" and CELLS.get(layer.config.get("cell_class")) is None:
+        return f"RNN of {layer.config.get('cell_class') or 'an unknown cell'} is not supported"
+    return None
+
+
+def _recurrent(names, gate, shape, **more) -> Kind:
+    return Kind(
+        names=names, family="recurrent", role="recurrent", compute=recurrent, output_shape=shape,
+        gate_kind=gate, over_time=True, streams=_streams, v3_vars="cell/vars", var_names=("kernel", "recurrent_kernel", "bias"),
+        weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0), **more,
+    )
+
+
+def _unverified(layer: Layer) -> Optional[str]:
+    return f"{layer.class_name} is not supported (only ConvLSTM2D runs are checked against Keras)"
+
+
+def _conv_streams(layer, call, sources, planner):
+    raise Blocked(f"layer '{layer.path}' ({layer.class_name}) is a ConvLSTM")
+
+
+KINDS = [
+    _recurrent(("LSTM",), "lstm", _shape, keras1_config=_keras1, recognise=_recognise(4, 2, 8, plain=True)),
+    _recurrent(("GRU",), "gru", _shape, keras1_config=_keras1, recognise=_recognise(3, 2, 6, plain=True)),
+    _recurrent(("SimpleRNN",), "simple_rnn", _shape, keras1_config=_keras1, recognise=_recognise(1, 2)),
+    _recurrent(("CuDNNLSTM",), "lstm", _shape, recognise=_recognise(4, 2, 8, plain=False)),
+    _recurrent(("CuDNNGRU",), "gru", _shape, recognise=_recognise(3, 2, 6, plain=False)),
+    _recurrent(("RNN",), None, _shape, refuse=_refuse_rnn),
+    *[
+        Kind(
+            names=(f"ConvLSTM{n}D",), family="recurrent", role="recurrent", compute=recurrent, output_shape=_conv_shape,
+            gate_kind="conv_lstm", over_time=True, streams=_conv_streams, v3_vars="cell/vars",
+            var_names=("kernel", "recurrent_kernel", "bias"), recognise=_recognise(4, n + 2),
+            weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0),
+            refuse=None if n == 2 else _unverified,
+        )
+        for n in (1, 2, 3)
+    ],
+]

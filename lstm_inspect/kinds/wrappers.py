@@ -1,0 +1,154 @@
+"""Kinds that hold other layers: Bidirectional, TimeDistributed, and models nested in the
+model (Sequential, Functional, Model).
+
+Their children come from the config (see reading/config.py); a wrapper's weights are its
+children's. To add a wrapper kind, declare it below (with ``v3_children``, the attribute
+names Keras 3 saves its children under) and append it to ``KINDS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Tuple
+
+import numpy as np
+
+from .base import Blocked, Call, Kind, stepwise
+from .recurrent import is_recurrent
+from .rnn import check_input, final_states, initial_state, n_states, run_view
+from ..errors import ConfigError, UnsupportedError
+
+
+def _sum(children: List[Tuple[int, int]]) -> Tuple[int, int]:
+    return sum(t for t, _ in children), sum(n for _, n in children)
+
+
+# ---------------------------------------------------------------------- Bidirectional
+
+_MERGES = {
+    "concat": lambda y, y_rev: [np.concatenate([y, y_rev], axis=-1)],
+    "sum": lambda y, y_rev: [y + y_rev],
+    "mul": lambda y, y_rev: [y * y_rev],
+    "ave": lambda y, y_rev: [(y + y_rev) / 2],
+    None: lambda y, y_rev: [y, y_rev],
+}
+
+
+def unrunnable_bidirectional(layer) -> Any:
+    """Why a Bidirectional cannot run (its two directions are not recurrent layers lstm_inspect
+    knows, as a damaged or custom config can give), or None."""
+    odd = [c for c in layer.children if not is_recurrent(c)]
+    if len(layer.children) != 2 or odd:
+        inner = odd[0].class_name if odd else f"{len(layer.children)} layers"
+        return f"a Bidirectional of {inner}, which run cannot compute"
+    if layer.config.get("merge_mode", "concat") not in _MERGES:
+        return f"a Bidirectional with merge_mode {layer.config.get('merge_mode')!r}, which run cannot compute"
+    return None
+
+
+def bidirectional(layer, xs, masks, call, ctx):
+    reason = unrunnable_bidirectional(layer)
+    if reason:
+        raise UnsupportedError(f"layer '{layer.path}' is {reason}; use --until to stop before it")
+    forward, backward = layer.children
+    fv, bv = ctx.view(forward), ctx.view(backward)
+    check_input(fv, xs[0])
+    mask = masks[0] if masks else None
+    init = initial_state(fv, layer.path, xs, call.kwargs, 2 * n_states(fv), ctx)
+    half = len(init) // 2 if init else 0
+    zero = (ctx.zero_bidirectional and fv.return_sequences) or bool(forward.config.get("zero_output_for_mask"))
+    ft = run_view(fv, xs[0], mask, init[:half] if init else None, zero, ctx)
+    bt = run_view(bv, xs[0], mask, init[half:] if init else None, zero, ctx)
+    y, y_rev = ft.output, bt.output
+    if fv.return_sequences:
+        y_rev = y_rev[:, ::-1]
+    outs = _MERGES[layer.config.get("merge_mode", "concat")](y, y_rev)
+    out_masks = [mask if fv.return_sequences else None] * len(outs)
+    if fv.return_state:
+        for t in (ft, bt):
+            states = final_states(t)
+            outs += states
+            out_masks += [None] * len(states)
+    return outs, out_masks
+
+
+def _bidirectional_shape(layer, inputs, ctx):
+    x = inputs[0] if inputs else None
+    if x is None or len(layer.children) != 2:
+        return None
+    forward = ctx.layer(layer.children[0], [x])
+    ctx.layer(layer.children[1], [x])
+    if forward is None:
+        return None
+    multi = isinstance(forward[0], list)
+    y, states = (forward[0], forward[1:]) if multi else (forward, [])
+    mode = layer.config.get("merge_mode", "concat")
+    if y is None or mode not in _MERGES:
+        return None
+    if mode is None:
+        outs = [y, list(y)]
+    elif mode == "concat":
+        outs = [y[:-1] + [None if y[-1] is None else y[-1] * 2]]
+    else:
+        outs = [y]
+    outs += states + [list(s) for s in states]
+    return outs if len(outs) > 1 else outs[0]
+
+
+def _backwards(layer, call, sources, planner):
+    raise Blocked(f"layer '{layer.path}' ({layer.class_name}) runs backwards over the whole sequence")
+
+
+BIDIRECTIONAL = Kind(
+    names=("Bidirectional",), family="wrappers", role="wrapper", compute=bidirectional,
+    output_shape=_bidirectional_shape, streams=_backwards, over_time=True,
+    weights=lambda c, children: _sum(children), v3_children=("forward_layer", "backward_layer"),
+)
+
+# ---------------------------------------------------------------------- TimeDistributed
+
+
+def time_distributed(layer, xs, masks, call, ctx):
+    if len(layer.children) != 1:
+        raise ConfigError(f"layer '{layer.path}' (TimeDistributed) wraps {len(layer.children)} layers, not one")
+    (inner,) = layer.children
+    x = xs[0]
+    if x.ndim < 3:
+        raise ConfigError(f"layer '{layer.path}' (TimeDistributed) needs input (batch, time, ...), got shape {x.shape}")
+    batch, time = x.shape[0], x.shape[1]
+    outs, _ = ctx.compute(inner, [x.reshape((batch * time,) + x.shape[2:])], [None], Call())
+    y = outs[0]
+    ctx.record(inner.path, outs)
+    return [y.reshape((batch, time) + y.shape[1:])], [masks[0] if masks else None]
+
+
+def _time_distributed_shape(layer, inputs, ctx):
+    x = inputs[0] if inputs else None
+    if x is None or len(x) < 3 or len(layer.children) != 1:
+        return None
+    inner = ctx.layer(layer.children[0], [[None] + list(x[2:])])
+    if inner is None or (inner and isinstance(inner[0], list)):
+        return None
+    return [None, x[1]] + list(inner[1:])
+
+
+TIME_DISTRIBUTED = Kind(
+    names=("TimeDistributed",), family="wrappers", role="wrapper", compute=time_distributed,
+    output_shape=_time_distributed_shape, streams=stepwise,
+    weights=lambda c, children: _sum(children), v3_children=("layer",),
+)
+
+# ---------------------------------------------------------------------- nested models
+
+
+def nested_model(layer, xs, masks, call, ctx):
+    return ctx.container(layer, xs, masks)
+
+
+MODEL = Kind(
+    names=("Sequential", "Functional", "Model"), family="wrappers", role="model", compute=nested_model,
+    output_shape=lambda layer, inputs, ctx: ctx.container(layer, inputs),
+    streams=lambda layer, call, sources, planner: planner.container(layer),
+    weights=lambda c, children: _sum(children),
+)
+
+KINDS = [BIDIRECTIONAL, TIME_DISTRIBUTED, MODEL]
