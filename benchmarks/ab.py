@@ -41,7 +41,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import bench  # (stdlib only at import; h5py/numpy inside the functions used)
+import bench  # noqa: E402  (stdlib only at import; h5py/numpy inside the functions used)
 
 SEED_MODEL = bench.SEED_MODEL  # "sample_models/seed.h5"
 CASES = [(cell, batch) for cell in ("lstm", "gru") for batch in (1, 32)]
@@ -273,7 +273,7 @@ def main(argv=None) -> int:
             times = {"A": [], "B": []}
             foreign = bench.ForeignLoad().start()
             k = 0
-            for r in range(args.rounds):
+            for _round in range(args.rounds):
                 for _ in range(args.startup_per_round):
                     for t in order(k, trees):
                         times[t.label].append(timed_startup(t, args.python, seed, env))

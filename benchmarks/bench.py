@@ -219,7 +219,7 @@ def blas_info() -> dict:
     try:
         blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
         out["blas"] = f"{blas.get('name')} {blas.get('version')}"
-    except Exception:  # noqa: BLE001 - older numpy
+    except Exception:
         out["blas"] = "unknown"
     lib = _openblas()
     if lib is not None:
@@ -404,7 +404,7 @@ def _worker_main(kind: str, threads: int, conn) -> None:
             return
         try:
             conn.send(("ok", getattr(handler, command)(**kwargs)))
-        except Exception:  # noqa: BLE001 - reported to the parent
+        except Exception:
             conn.send(("error", traceback.format_exc(limit=6)))
 
 
@@ -415,7 +415,7 @@ class _Base:
         self.error = None
         try:
             self.setup_framework()
-        except Exception as e:  # noqa: BLE001 - the framework is not importable or broken
+        except Exception as e:
             self.error = f"{e.__class__.__name__}: {e}"
 
     def hello(self):
@@ -698,7 +698,7 @@ def bench_startup(args, env_ok: dict, results: dict, seed_copy=None) -> None:
         return elapsed
 
     try:
-        for name, cmd in commands.items():  # warm-ups: byte-code caches, page cache
+        for cmd in commands.values():  # warm-ups: byte-code caches, page cache
             for _ in range(2):
                 once(cmd)
         names = list(commands)
@@ -746,7 +746,7 @@ def bench_forward(args, workers: dict, paths: dict, results: dict) -> None:
                     results["skipped"].append(f"{label} vs {name}: {str(e).strip().splitlines()[-1]}")
             # (worker, variant) pairs; Keras's eager call is slow, so it is timed only while it could win
             variants = [("lstm_inspect", "run_model")]
-            for name, w in active.items():
+            for name in active:
                 for v in setups[name]["variants"]:
                     if name == "keras" and v == "call" and args.quick:
                         continue

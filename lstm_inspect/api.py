@@ -9,8 +9,8 @@ from .model import Model
 
 
 def load(
-    path: Union[str, "os.PathLike[str]"],
-    config: Optional[Union[str, "os.PathLike[str]"]] = None,
+    path: Union[str, os.PathLike[str]],
+    config: Optional[Union[str, os.PathLike[str]]] = None,
     max_memory: Optional[int] = None,
 ) -> Model:
     """Read a Keras model or weights file (``.h5``, ``.keras``, ``.weights.h5``; any name).

@@ -18,7 +18,7 @@ class LstmInspectError(Exception):
         self.detail = message
         super().__init__(f"{file}: {message}" if file else message)
 
-    def with_file(self, file: str) -> "LstmInspectError":
+    def with_file(self, file: str) -> LstmInspectError:
         """Return the same error with ``file`` prefixed, if it has none yet."""
         if self.file:
             return self

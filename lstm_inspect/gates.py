@@ -18,11 +18,6 @@ GRU_GATES: Tuple[str, ...] = ("z", "r", "h")
 KERAS1_GRU_ARRAY_GATES: Tuple[str, ...] = GRU_GATES
 #: SimpleRNN has no gates.
 NO_GATES: Tuple[str, ...] = ()
-#: Other frameworks, for people porting weights (PyTorch calls the candidate g).
-PYTORCH_LSTM_GATES: Tuple[str, ...] = ("i", "f", "c", "o")
-ONNX_LSTM_GATES: Tuple[str, ...] = ("i", "o", "f", "c")
-PYTORCH_GRU_GATES: Tuple[str, ...] = ("r", "z", "h")
-ONNX_GRU_GATES: Tuple[str, ...] = ("z", "r", "h")
 
 GATE_NAMES: Dict[str, str] = {
     "i": "input",

@@ -87,7 +87,7 @@ class MemoryBudget:
             )
 
 
-_current: "contextvars.ContextVar[Optional[MemoryBudget]]" = contextvars.ContextVar(
+_current: contextvars.ContextVar[Optional[MemoryBudget]] = contextvars.ContextVar(
     "lstm_inspect_memory_budget", default=None
 )
 

@@ -37,14 +37,14 @@ class Layer:
     path: str  #: names from the top model down, joined with ``/``
     config: Dict[str, Any] = field(default_factory=dict)
     weights: List[StoredArray] = field(default_factory=list)
-    children: List["Layer"] = field(default_factory=list)
+    children: List[Layer] = field(default_factory=list)
     #: Functional graph edges: one entry per call, each a list of
     #: ``(layer_name, node_index, tensor_index)`` plus call kwargs.
     inbound_nodes: List[Any] = field(default_factory=list)
     #: True when the class and config were inferred from weight shapes (no config given).
     inferred: bool = False
 
-    def walk(self) -> Iterator["Layer"]:
+    def walk(self) -> Iterator[Layer]:
         """This layer, then every layer inside it, depth first."""
         yield self
         for child in self.children:

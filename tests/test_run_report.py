@@ -9,7 +9,7 @@ import pytest
 
 import lstm_inspect
 from conftest import MODELS, ROOT, SAMPLES, invoke
-from lstm_inspect.reading.inputs import save_npz
+from lstm_inspect.reading.files import save_npz
 from lstm_inspect.reports.selection import DEFAULT_UNITS
 
 

@@ -116,7 +116,7 @@ def model_options(func: Callable) -> Callable:
 _TERMINAL = "lstm_inspect.terminal"
 
 
-def terminal() -> "Terminal":
+def terminal() -> Terminal:
     """This invocation's output owner, built on first use from the group's
     ``--color/--no-color`` (so ``--help`` and ``--version`` never import Rich)."""
     ctx = click.get_current_context()

@@ -34,8 +34,7 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     every gate, the cell state and the hidden state at each timestep, then the
     model's outputs (equal to Keras's model.predict)."""
     from ..api import load
-    from ..reading.files import same_file
-    from ..reading.inputs import save_npz
+    from ..reading.files import same_file, save_npz
     from ..reports import run as pipeline
     from ..reports.selection import DEFAULT_UNITS, Selection, parse_range
 
@@ -53,8 +52,8 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     )
     m = load(model, config=config)
     protect = [p for p in (model, config, input_path, initial_state) if p and p != "-"]
-    options = dict(hard_sigmoid=hard_sigmoid, until=until, initial_states=initial_state,
-                   max_units=DEFAULT_UNITS if tables else None)
+    options = {"hard_sigmoid": hard_sigmoid, "until": until, "initial_states": initial_state,
+                   "max_units": DEFAULT_UNITS if tables else None}
     term = terminal()
     with term.progress() as progress:
         if jsonl and not npz_out:
@@ -87,7 +86,7 @@ def _stream_jsonl(m, input_path, selection, options, state_out, protect) -> None
     """``--jsonl`` a chunk of steps at a time. The first chunk is computed before anything
     is written, so a model that cannot be run still gives one Error line and nothing else;
     the final states are written before the last chunk's records."""
-    from ..reading.inputs import save_npz
+    from ..reading.files import save_npz
     from ..reports.run import run_report_chunks, state_arrays
 
     for report in run_report_chunks(m, input_path, selection, **options):

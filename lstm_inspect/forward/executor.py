@@ -24,6 +24,7 @@ from ..versions import hard_sigmoid_flavour, parse_version
 from .graph import resolve
 from .walk import SEQUENTIAL_CALL, Step, walk
 
+
 @dataclass
 class LayerTrace:
     """One recurrent layer's run (each direction of a Bidirectional is its own)."""
@@ -93,7 +94,7 @@ class _Executor(Context):
         self.until = until
         self.initial_states = initial_states or {}
         self.result = RunResult(outputs=[], hard_sigmoid=self.flavour)
-        if until is not None and until not in {l.path for l in model.walk()}:
+        if until is not None and until not in {layer.path for layer in model.walk()}:
             raise ConfigError(f"--until: the model has no layer '{until}'", file=model.file)
 
     def run(self, inputs: List[np.ndarray]) -> RunResult:

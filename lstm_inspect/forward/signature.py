@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import List, Optional, Tuple
 
 from ..errors import ConfigError
-from .graph import io_refs, parse_calls
-from ..model import Layer, Model
 from ..kinds.recurrent import is_recurrent
+from ..model import Layer, Model
+from .graph import io_refs, parse_calls
 
 Signature = Tuple[str, Tuple[Optional[int], ...], str]
 
@@ -20,7 +20,7 @@ def input_signature(model: Model) -> List[Signature]:
         raise ConfigError(
             "the file holds weights only: pass the model's architecture with --config to run it", file=model.file
         )
-    by_name = {l.name: l for l in model.layers}
+    by_name = {layer.name: layer for layer in model.layers}
     refs = io_refs(model.input_layers)
     if refs and model.class_name != "Sequential":
         out = []
@@ -30,7 +30,7 @@ def input_signature(model: Model) -> List[Signature]:
                 raise ConfigError(f"the model's input '{name}' is not among its layers", file=model.file)
             out.append(_from_layer(layer, _consumer(model, name)))
         return out
-    layers = [l for l in model.layers]
+    layers = list(model.layers)
     if not layers:
         raise ConfigError("the model has no layers", file=model.file)
     first = layers[0]

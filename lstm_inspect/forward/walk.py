@@ -39,7 +39,7 @@ Visit = Callable[[Step], List[Any]]
 
 
 def is_sequential(class_name: Optional[str], layers: List[Layer]) -> bool:
-    return class_name == "Sequential" or not any(l.inbound_nodes for l in layers)
+    return class_name == "Sequential" or not any(layer.inbound_nodes for layer in layers)
 
 
 def walk(layers: List[Layer], class_name: Optional[str], input_layers: Any, output_layers: Any,
@@ -78,7 +78,7 @@ def run_graph(layers: List[Layer], input_layers: Any, output_layers: Any, inputs
         if len(in_refs) != len(inputs):
             raise ConfigError(f"the model has {len(in_refs)} inputs but {len(inputs)} arrays were given")
         produced.update(zip(in_refs, inputs))
-    calls = {l.name: parse_calls(l.inbound_nodes) for l in layers}
+    calls = {layer.name: parse_calls(layer.inbound_nodes) for layer in layers}
     offsets = _node_offsets(layers, calls, output_layers)
     wanted: Dict[tuple, int] = {}
     for call in (c for cs in calls.values() for c in cs):
@@ -105,7 +105,7 @@ def run_graph(layers: List[Layer], input_layers: Any, output_layers: Any, inputs
             pending.remove(item)
             progressed = True
         if not progressed:
-            names = sorted({l.name for l, _, _ in pending})
+            names = sorted({layer.name for layer, _, _ in pending})
             raise ConfigError(f"the model graph cannot be followed: layers {', '.join(names[:5])} never get their inputs")
     return produced
 

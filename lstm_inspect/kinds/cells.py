@@ -15,8 +15,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .activations import activation, sigmoid
 from ..gates import gate_columns, gate_order, n_blocks
+from .activations import activation, sigmoid
 from .recurrent import RecurrentLayer
 
 
@@ -208,7 +208,7 @@ def _usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _blas_limiter():
     """threadpoolctl's ``threadpool_limits``, or None where it is not installed or cannot
     see numpy's BLAS (whose threads would then compete with the blocks' threads)."""

@@ -8,9 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from .activations import activation, activation_name
-from .base import Kind, config_int, config_ints, conv_len, kernel_and_bias, keras1_renames, need_rank, need_vector, shape_int, weights_of
 from ..errors import ConfigError, UnsupportedError
+from .activations import activation, activation_name
+from .base import (
+    Kind,
+    config_int,
+    config_ints,
+    conv_len,
+    keras1_renames,
+    kernel_and_bias,
+    need_rank,
+    need_vector,
+    shape_int,
+    weights_of,
+)
 
 
 def _kernel_and_bias(layer, rank: int, ctx):

@@ -18,10 +18,10 @@ from typing import Optional
 
 import numpy as np
 
-from .activations import activation
-from .cells import Trace
 from ..errors import ConfigError, LstmInspectError, UnsupportedError
 from ..gates import LSTM_GATES, split_gates
+from .activations import activation
+from .cells import Trace
 from .ops import conv
 from .recurrent import RecurrentLayer
 

@@ -9,12 +9,19 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import ConfigError, UnsupportedError
 from .activations import activation, activation_name
 from .base import (
-    Kind, kernel_and_bias, keras1_renames, need_features, need_rank, need_vector, same_shape, stepwise,
+    Kind,
+    keras1_renames,
+    kernel_and_bias,
+    need_features,
+    need_rank,
+    need_vector,
+    same_shape,
+    stepwise,
     weights_of,
 )
-from ..errors import ConfigError, UnsupportedError
 
 
 def _act(layer, ctx, key: str = "activation"):

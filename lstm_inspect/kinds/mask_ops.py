@@ -12,8 +12,8 @@ from typing import Any, Callable, List, Optional
 
 import numpy as np
 
-from .base import Kind, stepwise, stepwise_on
 from ..errors import ConfigError
+from .base import Kind, stepwise, stepwise_on
 
 
 def _value(layer, v: Any, k: int) -> np.ndarray:

@@ -9,8 +9,8 @@ from typing import Callable, List, Sequence
 
 import numpy as np
 
-from .base import Kind, Mask, STEPS, Blocked, feature_axis, need_inputs, stepwise, stepwise_on
 from ..errors import ConfigError, UnsupportedError
+from .base import STEPS, Blocked, Kind, Mask, feature_axis, need_inputs, stepwise, stepwise_on
 
 
 def and_masks(masks: Sequence[Mask]) -> Mask:

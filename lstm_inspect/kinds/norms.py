@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Kind, axes_of, same_shape, stepwise_on, weights_of
 from ..errors import ConfigError, UnsupportedError
+from .base import Kind, axes_of, same_shape, stepwise_on, weights_of
 
 
 def _params(layer, x, axes, arrays, names):

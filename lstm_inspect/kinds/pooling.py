@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Kind, config_ints, conv_len, keras1_renames, need_rank, shape_int
 from ..errors import UnsupportedError
+from .base import Kind, config_ints, conv_len, keras1_renames, need_rank, shape_int
 
 
 def _pooling(n: int, kind: str):

@@ -17,11 +17,11 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .activations import activation_name
 from ..errors import ConfigError, LstmInspectError, UnsupportedError
 from ..gates import KERAS1_GRU_ARRAY_GATES, KERAS1_LSTM_ARRAY_GATES, gate_columns, gate_order
 from ..model import Layer, Model, StoredArray
 from ..versions import default_recurrent_activation
+from .activations import activation_name
 
 ROLES = ("kernel", "recurrent_kernel", "bias")
 
@@ -313,7 +313,7 @@ def recurrent_layers(model: Model) -> List[RecurrentLayer]:
     views = _VIEWS.get(id(model))
     if views is None:
         try:
-            views = [recurrent_view(l, model.semantics_version) for l in model.walk() if is_recurrent(l)]
+            views = [recurrent_view(layer, model.semantics_version) for layer in model.walk() if is_recurrent(layer)]
         except LstmInspectError as e:  # weights that fit no layout: say which file
             raise e.with_file(model.file) from None
         _VIEWS[id(model)] = views

@@ -11,7 +11,6 @@ from typing import Dict, List, Optional, Tuple
 from ..model import Layer
 from .base import Kind
 
-
 _BY_NAME: Dict[str, Kind] = {}
 _OPS: Dict[str, Kind] = {}
 _ALIASES: Dict[str, str] = {}

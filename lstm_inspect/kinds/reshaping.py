@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Kind, config_int, fits_budget, need_rank
 from ..errors import ConfigError
+from .base import Kind, config_int, fits_budget, need_rank
 
 
 def flatten(layer, xs, masks, call, ctx):

@@ -12,9 +12,9 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .base import LAST, STEPS, Blocked, Kind, conv_len, shape_int
 from ..errors import ConfigError, UnsupportedError
 from ..model import Layer
+from .base import LAST, STEPS, Blocked, Kind, conv_len, shape_int
 
 #: Cell classes an ``RNN(cell)`` may wrap, and the gate kind each computes.
 CELLS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "simple_rnn"}

@@ -12,10 +12,10 @@ from typing import Any, List, Tuple
 
 import numpy as np
 
+from ..errors import ConfigError, UnsupportedError
 from .base import Blocked, Call, Kind, stepwise
 from .recurrent import is_recurrent
 from .rnn import check_input, final_states, initial_state, n_states, run_view
-from ..errors import ConfigError, UnsupportedError
 
 
 def _sum(children: List[Tuple[int, int]]) -> Tuple[int, int]:

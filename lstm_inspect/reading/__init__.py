@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from .config import ModelSpec, loads_config, parse_model_config
 from ..errors import CorruptFileError, LstmInspectError, NotAKerasFileError
 from ..model import Model
+from .config import ModelSpec, loads_config, parse_model_config
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_MAGIC = b"PK\x03\x04"

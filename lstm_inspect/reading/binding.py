@@ -12,11 +12,9 @@ from __future__ import annotations
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from .config import LayerSpec, ModelSpec
 from ..errors import ConfigError
 from ..model import Layer, StoredArray
-
-
+from .config import LayerSpec, ModelSpec
 
 # --------------------------------------------------------------------------------------
 # Legacy HDF5: flat per-layer lists

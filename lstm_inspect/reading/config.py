@@ -15,6 +15,7 @@ from ..errors import ConfigError
 from ..kinds.base import Kind
 from ..kinds.registry import canonical_name, is_model_class, kind_of
 
+
 @dataclass
 class LayerSpec:
     """One layer as the config describes it."""
@@ -22,7 +23,7 @@ class LayerSpec:
     name: str
     class_name: str
     config: Dict[str, Any]
-    children: List["LayerSpec"] = field(default_factory=list)
+    children: List[LayerSpec] = field(default_factory=list)
     inbound_nodes: List[Any] = field(default_factory=list)
 
     @property
@@ -206,10 +207,8 @@ def _opt(check):
 _BOOL = (lambda v: v is None or isinstance(v, bool) or v in (0, 1), "true or false")
 _COUNT = (_opt(_is_count), "a whole number")
 _TYPES = {
-    **{k: _BOOL for k in (
-        "use_bias", "go_backwards", "return_sequences", "return_state", "reset_after", "zero_output_for_mask",
-        "time_major", "mask_zero", "center", "scale", "rms_scaling", "keepdims", "stateful", "unroll")},
-    **{k: _COUNT for k in ("units", "filters", "input_dim", "output_dim", "n", "groups", "implementation")},
+    **dict.fromkeys(("use_bias", "go_backwards", "return_sequences", "return_state", "reset_after", "zero_output_for_mask", "time_major", "mask_zero", "center", "scale", "rms_scaling", "keepdims", "stateful", "unroll"), _BOOL),
+    **dict.fromkeys(("units", "filters", "input_dim", "output_dim", "n", "groups", "implementation"), _COUNT),
     "input_length": (lambda v: v is None or _is_count(v) or _shape(v), "a whole number"),
     **{k: (_opt(_ints), "a whole number or a list of them") for k in (
         "strides", "kernel_size", "dilation_rate", "pool_size", "cropping", "axis", "concat_axis")},

@@ -11,7 +11,7 @@ from typing import Any, List, Optional
 import h5py
 import numpy as np
 
-from ..errors import CorruptFileError, NotAKerasFileError, UnsupportedError
+from ..errors import CorruptFileError, UnsupportedError
 from ..limits import current_budget, human, native_memory_cap, scrub
 
 #: Compressed datasets may expand at most this much (real weights compress 1-10x) ...
@@ -305,6 +305,3 @@ def _short(e: BaseException) -> str:
     text = str(e).splitlines()[0] if str(e) else e.__class__.__name__
     return text[:120]
 
-
-def not_keras(file: str, what: str) -> NotAKerasFileError:
-    return NotAKerasFileError(what, file=file)

@@ -138,7 +138,7 @@ class V3Object:
     key: str
     name: Optional[str]
     arrays: List[StoredArray] = field(default_factory=list)
-    children: Dict[str, "V3Object"] = field(default_factory=dict)
+    children: Dict[str, V3Object] = field(default_factory=dict)
 
 
 def infer_v3(root: V3Object, file: str) -> List[Layer]:

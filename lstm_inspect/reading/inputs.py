@@ -20,18 +20,13 @@ from typing import IO, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import InputError
-from .files import (  # noqa: F401  (load_states and save_npz are part of this module's API)
-    MAX_TEXT_BYTES,
-    NUMERIC_KINDS,
+from .files import (
     Npz,
     check_path,
     first_line,
-    load_states,
     read_npy,
     read_stdin,
     read_text,
-    save_npz,
-    too_large,
 )
 
 MAX_JSON_DEPTH = 32

@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import io
 import re
-
-import h5py
 from typing import TYPE_CHECKING, List, Optional
 
+import h5py
+
+from ..errors import CorruptFileError, NotAKerasFileError, UnsupportedError
+from ..limits import checked_json, current_budget, human
+from ..model import Model, StoredArray
 from .binding import bind_v3
 from .config import ModelSpec, loads_config, parse_model_config
-from ..errors import CorruptFileError, NotAKerasFileError, UnsupportedError
-from ..model import Model, StoredArray
-from ..limits import checked_json, current_budget, human
 from .hdf5 import attr, group, keys, member, open_h5, read_dataset
 
 MAX_CONFIG_BYTES = 64 * 1024**2  #: config.json and metadata.json

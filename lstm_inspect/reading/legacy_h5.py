@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Dict, List, Optional
 
-from .binding import bind_legacy
-from .config import ModelSpec, loads_config, parse_model_config
 from ..errors import ConfigError, NotAKerasFileError
 from ..model import Model, StoredArray
+from .binding import bind_legacy
+from .config import ModelSpec, loads_config, parse_model_config
 from .hdf5 import attr, member, open_h5, read_dataset, str_list
 
 

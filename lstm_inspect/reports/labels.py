@@ -10,8 +10,8 @@ from typing import List, Optional
 import numpy as np
 
 from ..gates import GATE_NAMES
-from ..model import Model
 from ..kinds.recurrent import GateSlice, RecurrentLayer, is_recurrent, recurrent_layers
+from ..model import Model
 from ..versions import HARD_SIGMOID_FORMULAS, hard_sigmoid_flavour
 
 

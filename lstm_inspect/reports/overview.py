@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from ..errors import LstmInspectError
-from ..model import Layer, Model
 from ..forward.shapes import infer_shapes
+from ..model import Layer, Model
 
 #: Config keys worth showing, in this order, when a layer has them.
 SHOWN_KEYS = (
@@ -30,8 +30,7 @@ def runnable(layer: Layer) -> Optional[str]:
         return reason
     for key in ("activation", "recurrent_activation"):
         if key in layer.config:  # a custom activation is refused by name, never imported
-            from ..kinds.activations import activation
-            from ..kinds.activations import activation_name
+            from ..kinds.activations import activation, activation_name
 
             try:
                 activation(activation_name(layer.config[key]))

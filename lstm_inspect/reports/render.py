@@ -4,18 +4,17 @@ renderables; printing them is the job of :class:`~lstm_inspect.reports.terminal.
 from __future__ import annotations
 
 import re
-
-import numpy as np
 from typing import Any, Dict, Iterator, List, Optional
 
+import numpy as np
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from ..gates import GATE_SHORT_NAMES
-from .labels import GatesReport, LayerReport, gate_name
 from ..versions import HARD_SIGMOID_FORMULAS
+from .labels import GatesReport, LayerReport, gate_name
 
 
 def file_line(model) -> Text:
@@ -153,9 +152,6 @@ def _shape(shape: Optional[list]) -> str:
         return ", ".join(_shape(s) for s in shape)
     return "(" + ",".join("None" if d is None else str(d) for d in shape) + ")"
 
-
-def _value(v: Any) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 # ------------------------------------------------------------------------------- run

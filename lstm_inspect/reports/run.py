@@ -24,7 +24,8 @@ from ..errors import InputError, UnsupportedError
 from ..forward.executor import RunResult, run_model
 from ..forward.signature import input_signature
 from ..model import Model
-from ..reading.inputs import InputSpec, fit_arrays, load_inputs, load_states
+from ..reading.files import load_states
+from ..reading.inputs import InputSpec, fit_arrays, load_inputs
 from .selection import SelectedTrace, Selection, select
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -214,7 +215,7 @@ def run_report_chunks(
     from ..forward import stream
 
     given, states, selection = _prepare(model, inputs, initial_states, until, selection)
-    options = dict(hard_sigmoid=hard_sigmoid, until=until, initial_states=states, progress=progress)
+    options = {"hard_sigmoid": hard_sigmoid, "until": until, "initial_states": states, "progress": progress}
     arrays, notes = given.arrays, list(given.notes)
     total = _steps(given)
     blocker = stream.streaming_blocker(model, arrays)

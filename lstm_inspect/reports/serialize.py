@@ -7,8 +7,8 @@ import json
 import math
 from typing import Any, Dict, Iterator, List
 
-from .labels import GatesReport, LayerReport, SliceReport
 from ..versions import HARD_SIGMOID_FORMULAS
+from .labels import GatesReport, LayerReport, SliceReport
 
 GATES_SCHEMA = "lstm-inspect/gates@1"
 LAYERS_SCHEMA = "lstm-inspect/layers@1"
