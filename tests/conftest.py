@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import functools
 import json
 import os
@@ -118,6 +120,23 @@ def samples(forms: Optional[Sequence[str]] = None, runnable: bool = False, names
 def sample_params(forms: Optional[Sequence[str]] = None, runnable: bool = False, names=None):
     """``samples(...)`` as pytest parameters named ``<model>-<form>[+config]``."""
     return [pytest.param(s, id=s.id) for s in samples(forms, runnable, names)]
+
+
+def recorded_traces(expected) -> dict:
+    """``{(path, call): {quantity: array}}`` from an expected npz; ``call`` counts the
+    calls of a layer called more than once (``node_trace/<path>/<n>/...``), else 0."""
+    out = {}
+    for key in expected.files:
+        if key.startswith("trace/"):
+            path, quantity = key[len("trace/"):].rsplit("/", 1)
+            call = 0
+        elif key.startswith("node_trace/"):
+            path, call, quantity = key[len("node_trace/"):].rsplit("/", 2)
+            call = int(call)
+        else:
+            continue
+        out.setdefault((path, call), {})[quantity] = expected[key]
+    return out
 
 
 def realworld(name: str) -> Path:

@@ -11,27 +11,10 @@ import numpy as np
 import pytest
 
 import lstm_inspect
-from conftest import MODELS, expected_npz, invoke, sample_params
+from conftest import MODELS, expected_npz, invoke, recorded_traces, sample_params
 
 ATOL = 1e-5
 GATES = {"lstm": ("i", "f", "c", "o"), "conv_lstm": ("i", "f", "c", "o"), "gru": ("z", "r", "h"), "simple_rnn": ()}
-
-
-def recorded_traces(expected):
-    """``{(path, call): {quantity: array}}`` from an expected npz; ``call`` counts the
-    calls of a layer called more than once (``node_trace/<path>/<n>/...``), else 0."""
-    out = {}
-    for key in expected.files:
-        if key.startswith("trace/"):
-            path, quantity = key[len("trace/"):].rsplit("/", 1)
-            call = 0
-        elif key.startswith("node_trace/"):
-            path, call, quantity = key[len("node_trace/"):].rsplit("/", 2)
-            call = int(call)
-        else:
-            continue
-        out.setdefault((path, call), {})[quantity] = expected[key]
-    return out
 
 
 def run_traces(result):
