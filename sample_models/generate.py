@@ -487,11 +487,16 @@ def conv2d(x, k, strides=(1, 1), padding="same"):
     return out
 
 
-def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False, initial_states=None):
+def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False, initial_states=None, trace=None):
     """Run one recurrent layer/direction in processing order.
 
     x (B,T,...) as seen by the layer; G[role][gate] per-gate blocks.
     Returns (outputs in processing order (B,T,...), final states list).
+    ``trace`` (a dict) receives what each step computed, (B, steps, units...) in processing
+    order: the gates (LSTM/ConvLSTM ``i f c o``, c = act(candidate); GRU ``z r h``, h = the
+    candidate), ``cell`` (LSTM/ConvLSTM: the cell state, carried at masked steps),
+    ``hidden`` (the step's output: carried or zeros at masked steps) and ``steps`` (the
+    input time index of each step).
     """
     cell = info["cell_cls"]
     act = np_act(info["activation"], gen)
@@ -518,6 +523,7 @@ def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False, initial_states=
         if len(initial_states) > 1:
             c = np.asarray(initial_states[1], np.float64)
     outs = []
+    per_step = {}  # quantity -> [value at each step]
     prev_out = np.zeros(state_shape)
     bias = G.get("bias")
 
@@ -536,6 +542,7 @@ def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False, initial_states=
             c_new = f * c + i * act(z["c"])
             h_new = o * act(c_new)
             new_states = [h_new, c_new]
+            step_gates = {"i": i, "f": f, "c": act(z["c"]), "o": o}
         elif cell == "GRUCell":
             if info["reset_after"]:
                 bx = {g: bias[g][0] for g in "zrh"} if bias is not None else {g: 0.0 for g in "zrh"}
@@ -551,10 +558,12 @@ def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False, initial_states=
             h_new = zz * h + (1.0 - zz) * hh
             c_new = None
             new_states = [h_new]
+            step_gates = {"z": zz, "r": rr, "h": hh}
         elif cell == "SimpleRNNCell":
             h_new = act(xt @ G["kernel"] + h @ G["recurrent_kernel"] + (bias if bias is not None else 0.0))
             c_new = None
             new_states = [h_new]
+            step_gates = {}
         else:
             raise ValueError(cell)
         if mask is not None:
@@ -570,7 +579,16 @@ def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False, initial_states=
             out = h_new
         prev_out = out
         outs.append(out)
+        for g, v in step_gates.items():
+            per_step.setdefault(g, []).append(v)
+        if c_new is not None:
+            per_step.setdefault("cell", []).append(c)
     states = [h] + ([c] if cell != "GRUCell" and cell != "SimpleRNNCell" else [])
+    if trace is not None:
+        for q, vs in per_step.items():
+            trace[q] = np.stack(vs, axis=1).astype(np.float32)
+        trace["hidden"] = np.stack(outs, axis=1).astype(np.float32)
+        trace["steps"] = np.arange(T)[::-1].copy() if info["go_backwards"] else np.arange(T)
     return np.stack(outs, axis=1), states
 
 
@@ -799,21 +817,24 @@ def run_generation(gen, part_path):
                 if init:
                     check["initial_state"] = "from the layer's call (initial_state=[...])"
                 diffs = {}
+                traces = {}  # zero_masked -> this direction's per-step trace
                 try:
                     best = None
                     for zero_masked in variants:
-                        seq, states = np_rnn(ins[0], G, ref, gen, mask, zero_masked, init)
+                        traces[zero_masked] = {}
+                        seq, states = np_rnn(ins[0], G, ref, gen, mask, zero_masked, init, traces[zero_masked])
                         rs = info["return_sequences"]
                         if is_bidir:  # one direction of a Bidirectional
                             bi = winfo["top"]
                             if winfo["direction"] == "forward":
-                                bidir_fwd[(toppath, n, zero_masked)] = (seq if rs else seq[:, -1], states)
+                                bidir_fwd[(toppath, n, zero_masked)] = (seq if rs else seq[:, -1], states,
+                                                                        path, traces[zero_masked])
                                 check["note"] = "checked jointly with the backward direction"
                                 diff = None
                             else:
                                 # Bidirectional re-reverses the backward sequence to input time order
                                 b = seq[:, ::-1] if rs else seq[:, -1]
-                                f, f_states = bidir_fwd[(toppath, n, zero_masked)]
+                                f, f_states = bidir_fwd[(toppath, n, zero_masked)][:2]
                                 mode = bi.merge_mode
                                 if mode is None:
                                     diff = max(np.max(np.abs(f - outs[0])), np.max(np.abs(b - outs[1])))
@@ -846,6 +867,16 @@ def run_generation(gen, part_path):
                     if best is not None:
                         check["max_abs_diff"] = best[0]
                         check["ok"] = best[0] < ATOL
+                        # the per-step trace of the variant that matched Keras (both directions
+                        # of a Bidirectional: the forward one was deferred to this check)
+                        recorded = [(path, traces[best[1]])]
+                        if is_bidir:
+                            _, _, f_path, f_trace = bidir_fwd[(toppath, n, best[1])]
+                            recorded.insert(0, (f_path, f_trace))
+                        for p_, tr in recorded:
+                            base = f"node_trace/{p_}/{n}" if len(calls) > 1 else f"trace/{p_}"
+                            for q, v in tr.items():
+                                npz[f"{base}/{q}"] = v
                         if mask is not None:
                             if diffs.get(False) == diffs.get(True):
                                 check["masked_step_output"] = "indistinguishable here (no masked step after a live one)"
@@ -1027,7 +1058,8 @@ def write_readme(gen_versions, models, checks):
     w("")
     w("To stay under the size budget, the models from `functional_masking` on are written only as full")
     w("models: `k2/<name>.h5`, `k3/<name>.h5`, `k3/<name>.keras`. Their manifest entry lists the forms")
-    w("left out under `omitted_forms` (those keys are absent from `forms`); tests skip forms absent from `forms`.")
+    w("left out under `omitted_forms` (those keys are absent from `forms`); tests run only the forms in `forms`")
+    w("(`samples()` in tests/conftest.py).")
     w("")
     w("## `expected/*.npz` key scheme")
     w("")
@@ -1047,6 +1079,23 @@ def write_readme(gen_versions, models, checks):
     w("  layer, `shared_lstm`'s `shared`): output k of its n-th call, in call order.")
     w("- `mask/<layer_name>/<i>` — the boolean mask Keras passed along with input i of that layer (only")
     w("  present when there is one), read from the running Keras graph: `True` = live step.")
+    w("- `trace/<path>/<quantity>` — what every recurrent layer (each Bidirectional direction, each")
+    w("  `RNN(cell)`, ConvLSTM2D) computed at every step, from the generator's numpy reference below, which")
+    w("  is checked against Keras's own layer output (so these are Keras's numbers, step by step). float32,")
+    w("  shape `(batch, steps, units)` (ConvLSTM2D `(batch, steps, rows, cols, filters)`), in **processing")
+    w("  order** (reversed in time for `go_backwards` and a Bidirectional's backward direction):")
+    w("  - LSTM / `RNN(LSTMCell)` / ConvLSTM2D: `i`, `f`, `c`, `o` (the gates after their activations; `c` is")
+    w("    the candidate `act(x W_c + h U_c + b_c)`), `cell` (the cell state after the step), `hidden`;")
+    w("  - GRU / `RNN(GRUCell)` (both `reset_after` ways): `z`, `r`, `h` (`h` is the candidate), `hidden`;")
+    w("  - SimpleRNN: `hidden` only;")
+    w("  - every kind: `steps` (int, shape `(steps,)`): the input time index handled at each step.")
+    w("  `hidden` is the step's output. At a masked step the gates are computed from the carried state")
+    w("  (and the step's input) as usual, but the state is not updated: `cell` holds the carried cell state")
+    w("  and `hidden` the previous step's output, or zeros where Keras emits zeros (see below).")
+    w("  This is what `lstm_inspect.run_model(...).traces[k]` exposes as `.trace.gates[g]`, `.trace.cell`,")
+    w("  `.trace.hidden` and `.trace.steps` for the trace whose `.path` is `<path>`.")
+    w("- `node_trace/<path>/<n>/<quantity>` — instead of `trace/...` for a layer called more than once")
+    w("  (`shared_lstm`'s `shared`): the trace of its n-th call, in call order.")
     w("")
     w("## Gate-label verification")
     w("")

@@ -1,13 +1,19 @@
+from __future__ import annotations
+
+import functools
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import List, Optional, Sequence
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_models"
-REALWORLD = ROOT.parent / "shared" / "realworld"
+#: The real Keras files (not in the repository): ``$LSTM_INSPECT_REALWORLD``, else ../shared/realworld.
+REALWORLD = Path(os.environ.get("LSTM_INSPECT_REALWORLD") or ROOT.parent / "shared" / "realworld")
 
 # Rich renders deterministically for exact-output tests.
 os.environ["NO_COLOR"] = "1"
@@ -24,12 +30,136 @@ def load_manifest():
 MANIFEST = load_manifest()
 MODELS = {m["name"]: m for m in MANIFEST["models"]}
 
+#: Every way a sample model can be stored and read: (form, generation, config form or None).
+#: A weights-only form is read with its generation's config (architecture known) and alone.
+FORMS = [
+    ("k2_h5", "k2", None),
+    ("k2_weights_h5", "k2", "k2_config"),
+    ("k2_weights_h5", "k2", None),
+    ("k2_keras", "k2", None),
+    ("k3_h5", "k3", None),
+    ("k3_keras", "k3", None),
+    ("k3_weights_h5", "k3", "k3_config"),
+    ("k3_weights_h5", "k3", None),
+]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sample model in one form that sample_models/manifest.json says was written."""
+
+    name: str
+    form: str
+    gen: str
+    path: Path
+    config: Optional[Path]  #: the companion config of a weights-only form, or None
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}-{self.form}" + ("+config" if self.config else "")
+
+    @property
+    def info(self) -> dict:
+        return MODELS[self.name]
+
+    @property
+    def runnable(self) -> bool:
+        """The file (or its config) holds the architecture, so the model can be run."""
+        return "weights" not in self.form or self.config is not None
+
+    @property
+    def expected(self):
+        """What that generation's Keras computed (sample_models/expected/<gen>/<name>.npz)."""
+        return expected_npz(self.name, self.gen)
+
+    def inputs(self) -> List[np.ndarray]:
+        return [self.expected[f"input/{i}"] for i in range(len(self.info["inputs"]))]
+
+    def load(self):
+        import lstm_inspect
+
+        return lstm_inspect.load(self.path, config=self.config)
+
+
+@functools.lru_cache(maxsize=None)
+def expected_npz(name: str, gen: str):
+    with np.load(SAMPLES / MODELS[name]["expected"][gen]) as npz:
+        arrays = _Arrays({k: npz[k] for k in npz.files})
+    for a in arrays.values():
+        a.flags.writeable = False  # shared by every test that reads them
+    return arrays
+
+
+class _Arrays(dict):
+    """An npz read once: ``arrays[key]`` and ``arrays.files`` as with ``np.load``."""
+
+    @property
+    def files(self) -> List[str]:
+        return list(self)
+
+
+def samples(forms: Optional[Sequence[str]] = None, runnable: bool = False, names=None) -> List[Sample]:
+    """The sample models in the forms the manifest lists (never one it does not), in
+    ``FORMS`` order per model: only ``forms`` (form keys, e.g. ``["k2_h5", "k3_keras"]``)
+    when given, only runnable ones (full models, weights with their config) when asked."""
+    out = []
+    for name in sorted(MODELS if names is None else names):
+        written = MODELS[name]["forms"]
+        for form, gen, cfg in FORMS:
+            if form not in written or (cfg is not None and cfg not in written):
+                continue
+            if forms is not None and form not in forms:
+                continue
+            sample = Sample(name, form, gen, SAMPLES / written[form], SAMPLES / written[cfg] if cfg else None)
+            if runnable and not sample.runnable:
+                continue
+            out.append(sample)
+    return out
+
+
+def sample_params(forms: Optional[Sequence[str]] = None, runnable: bool = False, names=None):
+    """``samples(...)`` as pytest parameters named ``<model>-<form>[+config]``."""
+    return [pytest.param(s, id=s.id) for s in samples(forms, runnable, names)]
+
+
+def recorded_traces(expected) -> dict:
+    """``{(path, call): {quantity: array}}`` from an expected npz; ``call`` counts the
+    calls of a layer called more than once (``node_trace/<path>/<n>/...``), else 0."""
+    out = {}
+    for key in expected.files:
+        if key.startswith("trace/"):
+            path, quantity = key[len("trace/"):].rsplit("/", 1)
+            call = 0
+        elif key.startswith("node_trace/"):
+            path, call, quantity = key[len("node_trace/"):].rsplit("/", 2)
+            call = int(call)
+        else:
+            continue
+        out.setdefault((path, call), {})[quantity] = expected[key]
+    return out
+
 
 def realworld(name: str) -> Path:
     path = REALWORLD / name
     if not REALWORLD.is_dir():
-        pytest.skip("../shared/realworld is absent: the real Keras files are not on this machine")
+        pytest.skip(f"real Keras files absent ({REALWORLD} is not a folder; set LSTM_INSPECT_REALWORLD)")
     return path
+
+
+def assert_one_error(result, *phrases, file=None) -> str:
+    """The CLI's contract for anything a user or a file can cause: exit 1, nothing on
+    stdout, exactly one line ``Error: ...`` on stderr (``Error: <file>: ...`` when ``file``
+    is given) holding every phrase, no traceback and no bug report. Returns that line."""
+    assert result.exit_code == 1, (result.exit_code, result.stdout, result.stderr)
+    assert result.stdout == "", result.stdout
+    err = result.stderr
+    assert err.startswith("Error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err and "this is a bug" not in err, err
+    if file is not None:
+        assert err.startswith(f"Error: {file}: "), err
+    for phrase in phrases:
+        assert phrase.lower() in err.lower(), (phrase, err)
+    return err
 
 
 def dl4j_keras2_weights():

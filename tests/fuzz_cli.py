@@ -45,51 +45,12 @@ from typing import Callable, Dict, List, Optional, Tuple
 import h5py
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLES = ROOT / "sample_models"
-MANIFEST = json.loads((SAMPLES / "manifest.json").read_text())
-MODELS = {m["name"]: m for m in MANIFEST["models"]}
-
-#: (form, generation, config form) for every way a sample model is stored.
-FORMS = [
-    ("k2_h5", "k2", None),
-    ("k2_weights_h5", "k2", "k2_config"),
-    ("k2_weights_h5", "k2", None),
-    ("k2_keras", "k2", None),
-    ("k3_h5", "k3", None),
-    ("k3_keras", "k3", None),
-    ("k3_weights_h5", "k3", "k3_config"),
-    ("k3_weights_h5", "k3", None),
-]
+from conftest import MODELS, ROOT, SAMPLES, Sample, samples
 
 DEFAULT_TIME_LIMIT = 10.0
 
-
-@dataclass(frozen=True)
-class Sample:
-    name: str
-    form: str
-    gen: str
-    model: Path
-    config: Optional[Path]
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}/{self.form}" + ("+config" if self.config else "")
-
-
-def samples() -> List[Sample]:
-    out = []
-    for name, info in sorted(MODELS.items()):
-        forms = info["forms"]
-        for form, gen, cfg in FORMS:
-            if form in forms and (cfg is None or cfg in forms):
-                out.append(Sample(name, form, gen, SAMPLES / forms[form], SAMPLES / forms[cfg] if cfg else None))
-    return out
-
-
 SAMPLES_LIST = samples()
-RUNNABLE = [s for s in SAMPLES_LIST if s.form.endswith(("_h5", "_keras")) and "weights" not in s.form or s.config]
+RUNNABLE = [s for s in SAMPLES_LIST if s.runnable]
 
 
 def sample_inputs(sample: Sample) -> Dict[str, np.ndarray]:
@@ -145,25 +106,25 @@ def _command(rng: random.Random, sample: Sample, model: Path, config: Optional[P
 
 
 def mutate_truncate(rng: random.Random, sample: Sample, work: Path) -> Case:
-    data = sample.model.read_bytes()
+    data = sample.path.read_bytes()
     cut = rng.randrange(0, len(data))
-    path = work / ("cut" + _suffix(sample.model))
+    path = work / ("cut" + _suffix(sample.path))
     path.write_bytes(data[:cut])
-    return Case("truncate", sample.label, f"truncated at byte {cut} of {len(data)}",
+    return Case("truncate", sample.id, f"truncated at byte {cut} of {len(data)}",
                 _command(rng, sample, path, sample.config, work), files=[path])
 
 
 def mutate_flip(rng: random.Random, sample: Sample, work: Path) -> Case:
-    data = bytearray(sample.model.read_bytes())
+    data = bytearray(sample.path.read_bytes())
     flips = []
     for _ in range(rng.randint(1, 16)):
         at = rng.randrange(0, len(data))
         value = rng.randrange(0, 256)
         data[at] = value
         flips.append(f"{at}={value}")
-    path = work / ("flipped" + _suffix(sample.model))
+    path = work / ("flipped" + _suffix(sample.path))
     path.write_bytes(bytes(data))
-    return Case("flip", sample.label, "bytes set: " + ", ".join(flips),
+    return Case("flip", sample.id, "bytes set: " + ", ".join(flips),
                 _command(rng, sample, path, sample.config, work), files=[path])
 
 
@@ -302,20 +263,20 @@ def _h5_edit(rng: random.Random, f: h5py.File) -> str:
 
 def mutate_hdf5(rng: random.Random, sample: Sample, work: Path) -> Case:
     """One structural edit of the HDF5 file (for .keras: of model.weights.h5 inside it)."""
-    if sample.model.suffix == ".keras":
-        with zipfile.ZipFile(sample.model) as zf:
+    if sample.path.suffix == ".keras":
+        with zipfile.ZipFile(sample.path) as zf:
             inner = work / "model.weights.h5"
             inner.write_bytes(zf.read("model.weights.h5"))
             with h5py.File(inner, "r+") as f:
                 what = _h5_edit(rng, f)
             path = work / "edited.keras"
-            _rezip(sample.model, path, {"model.weights.h5": inner.read_bytes()})
+            _rezip(sample.path, path, {"model.weights.h5": inner.read_bytes()})
     else:
-        path = work / ("edited" + _suffix(sample.model))
-        shutil.copyfile(sample.model, path)
+        path = work / ("edited" + _suffix(sample.path))
+        shutil.copyfile(sample.path, path)
         with h5py.File(path, "r+") as f:
             what = _h5_edit(rng, f)
-    return Case("hdf5", sample.label, what, _command(rng, sample, path, sample.config, work), files=[path])
+    return Case("hdf5", sample.id, what, _command(rng, sample, path, sample.config, work), files=[path])
 
 
 def _rezip(source: Path, target: Path, replace: Dict[str, bytes], compression=zipfile.ZIP_STORED) -> None:
@@ -326,23 +287,23 @@ def _rezip(source: Path, target: Path, replace: Dict[str, bytes], compression=zi
 
 def mutate_member(rng: random.Random, sample: Sample, work: Path) -> Case:
     """Damage inside a .keras member, with correct CRCs, so the damage reaches the parsers."""
-    keras = [s for s in SAMPLES_LIST if s.name == sample.name and s.model.suffix == ".keras"]
+    keras = [s for s in SAMPLES_LIST if s.name == sample.name and s.path.suffix == ".keras"]
     sample = rng.choice(keras) if keras else sample
-    if sample.model.suffix != ".keras":
+    if sample.path.suffix != ".keras":
         return mutate_flip(rng, sample, work)
-    with zipfile.ZipFile(sample.model) as zf:
+    with zipfile.ZipFile(sample.path) as zf:
         name = rng.choice(zf.namelist())
         data = bytearray(zf.read(name))
     op = rng.choice(["truncate", "flip", "empty", "drop", "duplicate"])
     path = work / "member.keras"
     if op == "drop":
-        with zipfile.ZipFile(sample.model) as src, zipfile.ZipFile(path, "w") as dst:
+        with zipfile.ZipFile(sample.path) as src, zipfile.ZipFile(path, "w") as dst:
             for info in src.infolist():
                 if info.filename != name:
                     dst.writestr(info.filename, src.read(info.filename))
         what = f"member {name} removed"
     elif op == "duplicate":
-        shutil.copyfile(sample.model, path)
+        shutil.copyfile(sample.path, path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with zipfile.ZipFile(path, "a") as zf:
@@ -357,9 +318,9 @@ def mutate_member(rng: random.Random, sample: Sample, work: Path) -> Case:
                     data[rng.randrange(len(data))] = rng.randrange(256)
         else:
             data = bytearray()
-        _rezip(sample.model, path, {name: bytes(data)}, rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
+        _rezip(sample.path, path, {name: bytes(data)}, rng.choice([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))
         what = f"member {name}: {op}"
-    return Case("member", sample.label, what, _command(rng, sample, path, None, work), files=[path])
+    return Case("member", sample.id, what, _command(rng, sample, path, None, work), files=[path])
 
 
 # ------------------------------------------------------------------------------------
@@ -479,21 +440,21 @@ def _dump(doc) -> str:
 def mutate_config(rng: random.Random, sample: Sample, work: Path) -> Case:
     """Mangle the config wherever it lives: the model_config attribute, config.json in a
     .keras archive, or the --config file."""
-    path, config = sample.model, sample.config
+    path, config = sample.path, sample.config
     if config is not None:
         doc, what = mangle_config(rng, json.loads(config.read_text()))
         config = work / "mangled.json"
         config.write_text(_dump(doc))
         files = [config]
-    elif sample.model.suffix == ".keras":
-        with zipfile.ZipFile(sample.model) as zf:
+    elif sample.path.suffix == ".keras":
+        with zipfile.ZipFile(sample.path) as zf:
             doc, what = mangle_config(rng, json.loads(zf.read("config.json")))
         path = work / "mangled.keras"
-        _rezip(sample.model, path, {"config.json": _dump(doc).encode()})
+        _rezip(sample.path, path, {"config.json": _dump(doc).encode()})
         files = [path]
     else:
-        path = work / ("mangled" + _suffix(sample.model))
-        shutil.copyfile(sample.model, path)
+        path = work / ("mangled" + _suffix(sample.path))
+        shutil.copyfile(sample.path, path)
         with h5py.File(path, "r+") as f:
             if "model_config" not in f.attrs:
                 f.close()
@@ -502,7 +463,7 @@ def mutate_config(rng: random.Random, sample: Sample, work: Path) -> Case:
             doc, what = mangle_config(rng, json.loads(text.decode() if isinstance(text, bytes) else text))
             f.attrs["model_config"] = _dump(doc)
         files = [path]
-    return Case("config", sample.label, what, _command(rng, sample, path, config, work), files=files)
+    return Case("config", sample.id, what, _command(rng, sample, path, config, work), files=files)
 
 
 # ------------------------------------------------------------------------------------
@@ -632,7 +593,7 @@ def mutate_input(rng: random.Random, sample: Sample, work: Path) -> Case:
     else:
         path = work / "input.npz"
         np.savez(path, **arrays)
-    args = ["run", str(sample.model)]
+    args = ["run", str(sample.path)]
     if sample.config:
         args += ["--config", str(sample.config)]
     args += ["--input", str(path), *args_extra]
@@ -649,10 +610,10 @@ def mutate_input(rng: random.Random, sample: Sample, work: Path) -> Case:
         usage_ok = True
     if rng.random() < 0.2:
         out = work / rng.choice(["out.npz", "sub/missing/out.npz"])
-        targets = [out, sample.model] + ([path] if str(path) != "-" else [])
+        targets = [out, sample.path] + ([path] if str(path) != "-" else [])
         args += [rng.choice(["--npz", "--state-out"]), str(rng.choice(targets))]
         what += ", writing a result file"
-    return Case("input", sample.label, what, args, stdin=stdin, usage_ok=usage_ok, files=[p for p in [path] if str(p) != "-"])
+    return Case("input", sample.id, what, args, stdin=stdin, usage_ok=usage_ok, files=[p for p in [path] if str(p) != "-"])
 
 
 MUTATORS: Dict[str, Callable[[random.Random, Sample, Path], Case]] = {
@@ -904,7 +865,7 @@ def fuzz(cases: int, seed: int, kinds: Optional[List[str]] = None, time_limit_s:
             case.number = n
             case.cwd = work
             tried += 1
-            before = {p: p.read_bytes() for p in {sample.model, *(Path(a) for a in case.args if a.startswith(str(SAMPLES)))}
+            before = {p: p.read_bytes() for p in {sample.path, *(Path(a) for a in case.args if a.startswith(str(SAMPLES)))}
                       if p.is_file()}
             reason = run_case_isolated(case, time_limit_s) if isolate else run_case(case, time_limit_s)
             for p, data in before.items():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES
+from conftest import MODELS, SAMPLES, sample_params
 from lstm_inspect.kinds.cells import run_recurrent
 
 # (model, layer path, npz key of the layer's input)
@@ -54,18 +54,15 @@ def test_masked_steps_carry_state_and_output(gen, form):
     np.testing.assert_allclose(run_recurrent(gru, seq, mask=mask).output, expected["layer/gru/0"], atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(n for n in MODELS if "conv" not in n))
-def test_batch_rows_split_over_threads_give_what_keras_computed(name, monkeypatch):
+@pytest.mark.parametrize("sample", sample_params(["k2_h5"], names=[n for n in MODELS if "conv" not in n]))
+def test_batch_rows_split_over_threads_give_what_keras_computed(sample, monkeypatch):
     # Rows never interact: run in blocks of one row, a thread each, every sample model still
     # gives Keras's outputs and recurrent layer outputs.
     from conftest import assert_chunks_match_keras
     from lstm_inspect.kinds import cells
     from lstm_inspect.forward.executor import run_model
 
-    info = MODELS[name]
-    expected = np.load(SAMPLES / info["expected"]["k2"])
-    model = lstm_inspect.load(SAMPLES / info["forms"]["k2_h5"])
-    inputs = [expected[f"input/{i}"] for i in range(len(info["inputs"]))]
+    info, expected, model, inputs = sample.info, sample.expected, sample.load(), sample.inputs()
     monkeypatch.setattr(cells, "MIN_ROWS_PER_THREAD", 1)
     monkeypatch.setattr(cells, "_usable_cores", lambda: 3)
     batch = inputs[0].shape[0]

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import MODELS, ROOT, SAMPLES, invoke
+from conftest import MODELS, ROOT, SAMPLES, assert_one_error, invoke
 
 
 @pytest.fixture(autouse=True)
@@ -169,8 +169,7 @@ def _lambda_model(tmp_path):
 def test_lambda_is_refused_unless_until_stops_before_it(runner, tmp_path):
     model = _lambda_model(tmp_path)
     result = invoke(runner, ["run", model, "--input", "sample_models/seed_input.json", "--json"])
-    assert result.exit_code == 1 and result.stdout == ""
-    assert result.stderr.splitlines()[-1].startswith(f"Error: {model}: layer 'lam' is a Lambda")
+    assert_one_error(result, "layer 'lam' is a Lambda", file=model)
     doc = _run_json(runner, [model, "--input", "sample_models/seed_input.json", "--until", "lstm"])
     np.testing.assert_allclose(doc["outputs"][0], _expected("seed")["layer/lstm/0"], atol=1e-5)
 
@@ -186,19 +185,13 @@ def test_lambda_is_refused_unless_until_stops_before_it(runner, tmp_path):
 )
 def test_selection_errors(runner, extra, message):
     result = invoke(runner, ["run", "sample_models/seed.h5", "--input", "sample_models/seed_input.json", *extra])
-    assert result.exit_code == 1
-    assert result.stdout == ""
-    assert result.stderr.splitlines()[-1].endswith(message)
-    assert result.stderr.splitlines()[-1].startswith("Error: ")
+    assert assert_one_error(result, message).endswith(message + "\n")
 
 
 def test_wrong_feature_count_names_what_the_model_expects(runner, tmp_path):
     x = _npy(tmp_path, np.zeros((1, 3, 2), np.float32))
     result = invoke(runner, ["run", "sample_models/seed.h5", "--input", x, "--json"])
-    assert result.exit_code == 1 and result.stdout == ""
-    line = result.stderr.strip()
-    assert line.startswith("Error: ") and "2 features per step; the model expects 1" in line
-    assert len(result.stderr.splitlines()) == 1
+    assert_one_error(result, "2 features per step; the model expects 1")
 
 
 def test_json_and_jsonl_together_is_a_usage_error(runner):

@@ -7,29 +7,15 @@ import numpy as np
 import pytest
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES, dl4j_keras2_weights, realworld
+from conftest import MODELS, SAMPLES, dl4j_keras2_weights, realworld, sample_params
 from lstm_inspect.forward.executor import run_model
 
-FORMS = [
-    ("k2_h5", "k2", None),
-    ("k2_weights_h5", "k2", "k2_config"),
-    ("k2_keras", "k2", None),
-    ("k3_h5", "k3", None),
-    ("k3_keras", "k3", None),
-    ("k3_weights_h5", "k3", "k3_config"),
-]
 
-
-@pytest.mark.parametrize("form, gen, cfg", FORMS, ids=[f[0] for f in FORMS])
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_outputs_equal_keras_predict(name, form, gen, cfg):
-    info = MODELS[name]
-    if form not in info["forms"] or (cfg and cfg not in info["forms"]):
-        pytest.skip(f"{name} is not written in the {form} form (sample_models/manifest.json)")
-    expected = np.load(SAMPLES / info["expected"][gen])
-    config = SAMPLES / info["forms"][cfg] if cfg else None
-    model = lstm_inspect.load(SAMPLES / info["forms"][form], config=config)
-    inputs = [expected[f"input/{i}"] for i in range(len(info["inputs"]))]
+@pytest.mark.parametrize("sample", sample_params(runnable=True))
+def test_outputs_equal_keras_predict(sample):
+    info, expected = sample.info, sample.expected
+    model = sample.load()
+    inputs = sample.inputs()
     result = run_model(model, inputs)
     assert len(result.outputs) == info["n_outputs"]
     for k, output in enumerate(result.outputs):

@@ -10,40 +10,14 @@ import numpy as np
 import pytest
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES
-
-# (form, generation, config form or None, architecture known from a config)
-FORMS = [
-    ("k2_h5", "k2", None, True),
-    ("k2_weights_h5", "k2", "k2_config", True),
-    ("k2_weights_h5", "k2", None, False),
-    ("k2_keras", "k2", None, True),
-    ("k3_h5", "k3", None, True),
-    ("k3_keras", "k3", None, True),
-    ("k3_weights_h5", "k3", "k3_config", True),
-    ("k3_weights_h5", "k3", None, False),
-]
-
-CASES = [
-    pytest.param(name, form, gen, cfg, known, id=f"{name}-{form}{'+config' if cfg else ''}")
-    for name in MODELS
-    for form, gen, cfg, known in FORMS
-]
+from conftest import MODELS, SAMPLES, sample_params
 
 
-def _load(model, form, cfg):
-    if form not in model["forms"] or (cfg and cfg not in model["forms"]):
-        pytest.skip(f"{model['name']} is not written in the {form} form (sample_models/manifest.json)")
-    path = SAMPLES / model["forms"][form]
-    config = SAMPLES / model["forms"][cfg] if cfg else None
-    return lstm_inspect.load(path, config=config)
-
-
-@pytest.mark.parametrize("name, form, gen, cfg, known", CASES)
-def test_slices_hold_keras_gate_columns(name, form, gen, cfg, known):
-    model = MODELS[name]
-    expected = np.load(SAMPLES / model["expected"][gen])
-    report = lstm_inspect.label_gates(_load(model, form, cfg))
+@pytest.mark.parametrize("sample", sample_params())
+def test_slices_hold_keras_gate_columns(sample):
+    model, gen, form, expected = sample.info, sample.gen, sample.form, sample.expected
+    known = sample.runnable  # architecture known from a config (the file's or a companion)
+    report = lstm_inspect.label_gates(sample.load())
     by_path = {r.layer.path: r for r in report.layers}
     want = model["recurrent_layers"][gen]
     # Without a config, paths come from weight names (legacy) or the names Keras 3

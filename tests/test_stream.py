@@ -8,13 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import lstm_inspect
-from conftest import MODELS, SAMPLES, assert_chunks_match_keras, dl4j_keras2_weights
+from conftest import (MODELS, SAMPLES, assert_chunks_match_keras, dl4j_keras2_weights, recorded_traces, sample_params,
+                      samples)
 from lstm_inspect.cli import cli
 from lstm_inspect.forward.executor import run_model
 from lstm_inspect.forward.stream import run_chunks, streaming_blocker
-
-FORMS = [("k2_h5", "k2"), ("k3_keras", "k3")]
 
 #: Sample models that need the whole sequence, and the layer that says so.
 BLOCKED = {
@@ -35,19 +33,9 @@ BLOCKED = {
 }
 
 
-def _load(name, form):
-    info = MODELS[name]
-    if form[0] not in info["forms"]:
-        pytest.skip(f"{name} is not written in the {form[0]} form")
-    expected = np.load(SAMPLES / info["expected"][form[1]])
-    model = lstm_inspect.load(SAMPLES / info["forms"][form[0]])
-    return model, [expected[f"input/{i}"] for i in range(len(info["inputs"]))], expected
-
-
-@pytest.mark.parametrize("form", FORMS, ids=[f[0] for f in FORMS])
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_chunked_run_equals_keras(name, form):
-    model, inputs, expected = _load(name, form)
+@pytest.mark.parametrize("sample", sample_params(["k2_h5", "k3_keras"]))
+def test_chunked_run_equals_keras(sample):
+    name, model, inputs, expected = sample.name, sample.load(), sample.inputs(), sample.expected
     blocker = streaming_blocker(model, inputs)
     if blocker is not None:
         assert name in BLOCKED or len(inputs) > 1, f"{name} unexpectedly blocked: {blocker}"
@@ -62,12 +50,21 @@ def test_chunked_run_equals_keras(name, form):
             steps = np.concatenate([r.traces[j].trace.steps + start for start, r in chunks])
             np.testing.assert_array_equal(steps, np.arange(inputs[0].shape[1]), err_msg=t.path)
         assert_chunks_match_keras(chunks, expected, MODELS[name]["n_outputs"])
+        recorded = recorded_traces(expected)
+        for j, t in enumerate(chunks[-1][1].traces):  # every gate, cell and hidden, step by step
+            for q, want in recorded[(t.path, 0)].items():
+                if q != "steps":
+                    got = np.concatenate([_quantity(r.traces[j].trace, q) for _, r in chunks], axis=1)
+                    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=f"{t.path} {q}")
+
+
+def _quantity(trace, q):
+    return {"cell": trace.cell, "hidden": trace.hidden}.get(q, trace.gates.get(q))
 
 
 def test_every_blocked_sample_is_blocked():
-    for name, word in BLOCKED.items():
-        model, inputs, _ = _load(name, ("k2_h5", "k2"))
-        assert word in (streaming_blocker(model, inputs) or ""), name
+    for sample in samples(["k2_h5"], names=BLOCKED):
+        assert BLOCKED[sample.name] in (streaming_blocker(sample.load(), sample.inputs()) or ""), sample.name
 
 
 def _sample_input(tmp_path, name):
