@@ -63,7 +63,8 @@ BIDIR_MERGE_MODELS = ("bidir_concat", "bidir_sum", "bidir_mul", "bidir_ave", "bi
 def make_inputs(name):
     """Model inputs, identical for both generations."""
     r = rng_for("inputs", name)
-    f = lambda *s: r.normal(0.0, 1.0, size=s).astype("float32")
+    def f(*s):
+        return r.normal(0.0, 1.0, size=s).astype("float32")
     if name == "seed":
         return [np.array(SEED_INPUT, dtype="float32")]
     if name == "embedding_mask":
@@ -406,8 +407,7 @@ def recurrent_entries(model, prefix=""):
         if cls == "InputLayer":
             continue
         if is_model(l):
-            for p, r, w in recurrent_entries(l, prefix + l.name + "/"):
-                yield p, r, w
+            yield from recurrent_entries(l, prefix + l.name + "/")
             continue
         if cls == "Bidirectional":
             print(f"    Bidirectional {l.name}: forward_layer.name={l.forward_layer.name!r} "
@@ -541,28 +541,25 @@ def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False, initial_states=
             i, f, o = ract(z["i"]), ract(z["f"]), ract(z["o"])
             c_new = f * c + i * act(z["c"])
             h_new = o * act(c_new)
-            new_states = [h_new, c_new]
             step_gates = {"i": i, "f": f, "c": act(z["c"]), "o": o}
         elif cell == "GRUCell":
             if info["reset_after"]:
-                bx = {g: bias[g][0] for g in "zrh"} if bias is not None else {g: 0.0 for g in "zrh"}
-                bh = {g: bias[g][1] for g in "zrh"} if bias is not None else {g: 0.0 for g in "zrh"}
+                bx = {g: bias[g][0] for g in "zrh"} if bias is not None else dict.fromkeys("zrh", 0.0)
+                bh = {g: bias[g][1] for g in "zrh"} if bias is not None else dict.fromkeys("zrh", 0.0)
                 zz = ract(xt @ G["kernel"]["z"] + bx["z"] + h @ G["recurrent_kernel"]["z"] + bh["z"])
                 rr = ract(xt @ G["kernel"]["r"] + bx["r"] + h @ G["recurrent_kernel"]["r"] + bh["r"])
                 hh = act(xt @ G["kernel"]["h"] + bx["h"] + rr * (h @ G["recurrent_kernel"]["h"] + bh["h"]))
             else:
-                b = bias if bias is not None else {g: 0.0 for g in "zrh"}
+                b = bias if bias is not None else dict.fromkeys("zrh", 0.0)
                 zz = ract(xt @ G["kernel"]["z"] + b["z"] + h @ G["recurrent_kernel"]["z"])
                 rr = ract(xt @ G["kernel"]["r"] + b["r"] + h @ G["recurrent_kernel"]["r"])
                 hh = act(xt @ G["kernel"]["h"] + b["h"] + (rr * h) @ G["recurrent_kernel"]["h"])
             h_new = zz * h + (1.0 - zz) * hh
             c_new = None
-            new_states = [h_new]
             step_gates = {"z": zz, "r": rr, "h": hh}
         elif cell == "SimpleRNNCell":
             h_new = act(xt @ G["kernel"] + h @ G["recurrent_kernel"] + (bias if bias is not None else 0.0))
             c_new = None
-            new_states = [h_new]
             step_gates = {}
         else:
             raise ValueError(cell)
@@ -606,7 +603,7 @@ def read_keras_version(path):
         with h5py.File(path, "r") as f:
             v = f.attrs.get("keras_version")
             return v.decode() if isinstance(v, bytes) else (None if v is None else str(v))
-    except Exception as e:  # noqa
+    except Exception as e:
         return f"<unreadable: {e}>"
 
 
@@ -734,7 +731,7 @@ def run_generation(gen, part_path):
         for l, cs in zip(tops, slots):
             layer_calls[l.name] = [([vals[j] for j in ii], [vals[j] for j in oo],
                                     [None if j is None else mvals[j] for j in mm]) for ii, oo, mm in cs]
-            for n, (ii, oo, mm) in enumerate(cs):
+            for n, (_ii, oo, mm) in enumerate(cs):
                 key = f"node/{l.name}/{n}" if l.name in multi else f"layer/{l.name}"
                 mkey = f"mask/{l.name}/{n}" if l.name in multi else f"mask/{l.name}"
                 for k, j in enumerate(oo):

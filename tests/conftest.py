@@ -81,7 +81,7 @@ class Sample:
         return lstm_inspect.load(self.path, config=self.config)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def expected_npz(name: str, gen: str):
     with np.load(SAMPLES / MODELS[name]["expected"][gen]) as npz:
         arrays = _Arrays({k: npz[k] for k in npz.files})

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import random
@@ -44,7 +43,6 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import h5py
 import numpy as np
-
 from conftest import MODELS, ROOT, SAMPLES, Sample, samples
 
 DEFAULT_TIME_LIMIT = 10.0
@@ -519,7 +517,7 @@ def _write_npy_raw(path: Path, rng: random.Random, good: np.ndarray) -> str:
         path.write_bytes(b"\x93NUMPY\x01\x00v\x00{'descr': '<f4', 'fortran_order': False, 'shape': (__import__('os'),), }"
                          + b" " * 40 + b"\n")
     else:
-        header = "{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d, %d), }" % (10**6, 10**6, 10**6)
+        header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': ({10**6}, {10**6}, {10**6}), }}"
         header = header + " " * (127 - len(header) - 10) + "\n"
         path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + b"\0" * 64)
     return f".npy: {op}"

@@ -13,9 +13,9 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+from conftest import MODELS, ROOT, SAMPLES, assert_one_error, invoke
 
 import lstm_inspect
-from conftest import MODELS, ROOT, SAMPLES, assert_one_error, invoke
 
 SEED_H5 = SAMPLES / "seed.h5"
 SEED_KERAS = SAMPLES / MODELS["seed"]["forms"]["k2_keras"]
@@ -156,7 +156,7 @@ def test_gru_config_with_the_lstm_units(runner, tmp_path):
     is 4 gate blocks where a GRU has 3."""
     config = json.loads(GRU_CONFIG.read_text())
     layers = config["config"]["layers"]
-    (gru,) = [l for l in layers if l["class_name"] == "GRU"]
+    (gru,) = [lay for lay in layers if lay["class_name"] == "GRU"]
     gru["config"]["units"] = 3
     path = tmp_path / "gru3.json"
     path.write_text(json.dumps(config))
@@ -281,7 +281,7 @@ def test_model_without_recurrent_layers(runner, tmp_path):
     assert "no recurrent layers" in result.stdout.lower()
     result = invoke(runner, ["layers", path, "--json"])
     assert (result.exit_code, result.stderr) == (0, "")
-    assert [(l["path"], l["class_name"], l["params"]) for l in json.loads(result.stdout)["layers"]] == [("dense_1", "Dense", 8)]
+    assert [(lay["path"], lay["class_name"], lay["params"]) for lay in json.loads(result.stdout)["layers"]] == [("dense_1", "Dense", 8)]
     assert fingerprint(path) == before
 
 

@@ -3,9 +3,9 @@ in sample_models/expected), in both generations."""
 
 import numpy as np
 import pytest
+from conftest import MODELS, SAMPLES, sample_params
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES, sample_params
 from lstm_inspect.kinds.cells import run_recurrent
 
 # (model, layer path, npz key of the layer's input)
@@ -59,8 +59,9 @@ def test_batch_rows_split_over_threads_give_what_keras_computed(sample, monkeypa
     # Rows never interact: run in blocks of one row, a thread each, every sample model still
     # gives Keras's outputs and recurrent layer outputs.
     from conftest import assert_chunks_match_keras
-    from lstm_inspect.kinds import cells
+
     from lstm_inspect.forward.executor import run_model
+    from lstm_inspect.kinds import cells
 
     info, expected, model, inputs = sample.info, sample.expected, sample.load(), sample.inputs()
     monkeypatch.setattr(cells, "MIN_ROWS_PER_THREAD", 1)

@@ -4,11 +4,10 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
-
 import pytest
-
 from conftest import ROOT, SAMPLES, invoke
 
 SEED = "sample_models/seed.h5"  # relative, as a user types it (tests run from the repository root)
@@ -31,7 +30,7 @@ RECURRENT = np.array([
 ])
 BIAS = np.array([0., 0., 0., 1., 1., 1., 0., 0., 0., 0., 0., 0.])
 
-SEED_TABLE = open(__file__.replace("test_cli.py", "seed_gates.txt")).read()
+SEED_TABLE = Path(__file__).with_name("seed_gates.txt").read_text()
 
 
 def test_gates_table_for_the_seed_model(runner):
@@ -73,7 +72,7 @@ def test_json_is_the_only_thing_on_stdout(runner):
     assert result.exit_code == 0
     doc = json.loads(result.stdout)
     assert doc["schema"] == "lstm-inspect/layers@1"
-    assert [(l["path"], l["class_name"], l["output_shape"], l["params"], l["runnable"]) for l in doc["layers"]] == [
+    assert [(lay["path"], lay["class_name"], lay["output_shape"], lay["params"], lay["runnable"]) for lay in doc["layers"]] == [
         ("input", "InputLayer", [None, 3, 1], 0, True),  # tf.keras 2.x Sequential configs keep the InputLayer
         ("lstm", "LSTM", [None, 3], 4 * 3 * (1 + 3 + 1), True),
         ("dense", "Dense", [None, 1], 4, True),
@@ -107,8 +106,8 @@ def test_weights_only_needs_no_config_but_takes_one(runner):
         invoke(runner, ["gates", weights, "--json", "--config", SAMPLES / "k2" / "stacked_lstm.json"]).stdout
     )
     assert alone["config_source"] == "weights" and with_config["config_source"] == "--config"
-    assert [l["assumed"] for l in alone["layers"]] == [["activation", "recurrent_activation", "go_backwards"]] * 2
-    assert [l["assumed"] for l in with_config["layers"]] == [[], []]
+    assert [lay["assumed"] for lay in alone["layers"]] == [["activation", "recurrent_activation", "go_backwards"]] * 2
+    assert [lay["assumed"] for lay in with_config["layers"]] == [[], []]
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")

@@ -6,7 +6,6 @@ import re
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, invoke
 
 SEED = "sample_models/seed.h5"

@@ -5,9 +5,9 @@ bug, with its traceback under LSTM_INSPECT_DEBUG=1."""
 import errno
 
 import pytest
+from conftest import ROOT, invoke
 
 import lstm_inspect
-from conftest import ROOT, invoke
 
 SEED = "sample_models/seed.h5"
 

@@ -4,7 +4,6 @@ and every command and option appears in it."""
 import re
 
 import pytest
-
 from conftest import ROOT, invoke
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")

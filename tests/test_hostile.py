@@ -25,9 +25,9 @@ import zipfile
 import h5py
 import numpy as np
 import pytest
+from conftest import MODELS, ROOT, SAMPLES, assert_one_error, invoke
 
 import lstm_inspect
-from conftest import MODELS, ROOT, SAMPLES, assert_one_error, invoke
 from lstm_inspect import limits
 
 SEED_H5 = SAMPLES / MODELS["seed"]["forms"]["k2_h5"]

@@ -15,20 +15,19 @@ import json
 import tempfile
 from pathlib import Path
 
+import fuzz_cli
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
-import fuzz_cli
-
 CASE_SECONDS = 5.0
-SETTINGS = dict(
-    deadline=None,  # the per-case limit is checked by fuzz_cli.judge, around the CLI alone
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
-)
+SETTINGS = {
+    "deadline": None,  # the per-case limit is checked by fuzz_cli.judge, around the CLI alone
+    "derandomize": True,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+}
 
 samples = st.sampled_from(fuzz_cli.SAMPLES_LIST)
 randoms = st.randoms(use_true_random=False, note_method_calls=False)

@@ -9,11 +9,11 @@ import pickle
 import numpy as np
 import pytest
 
-from lstm_inspect.reading import files
 from lstm_inspect.errors import InputError, LstmInspectError
+from lstm_inspect.limits import memory_budget
+from lstm_inspect.reading import files
 from lstm_inspect.reading.files import load_states, save_npz
 from lstm_inspect.reading.inputs import InputSpec, load_inputs
-from lstm_inspect.limits import memory_budget
 
 SEQ = InputSpec("x", (None, 5, 3), "float32")
 ANY_SEQ = InputSpec("x", (None, None, 3), "float32")

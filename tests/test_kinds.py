@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import MODELS, SAMPLES, invoke
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES, invoke
 from lstm_inspect.forward.executor import run_model
 from lstm_inspect.forward.shapes import infer_shapes
 from lstm_inspect.kinds import base
@@ -86,7 +86,7 @@ def test_every_kind_is_covered_by_a_sample_or_listed():
     covered = set()
     for name, _, form in CASES:
         model = lstm_inspect.load(SAMPLES / MODELS[name]["forms"][form])
-        covered |= {_label(kind_for(l)) for l in model.walk() if kind_for(l) is not None}
+        covered |= {_label(kind_for(lay)) for lay in model.walk() if kind_for(lay) is not None}
     registered = {_label(k) for k in all_kinds()}
     missing = sorted(k for k in registered - covered if k not in UNCOVERED)
     assert missing == [], f"kinds with no sample model and no reason listed in UNCOVERED: {missing}"

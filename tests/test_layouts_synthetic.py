@@ -24,9 +24,9 @@ import re
 import h5py
 import numpy as np
 import pytest
+from conftest import MODELS, SAMPLES
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES
 
 KERAS1_LSTM_ORDER = ("i", "c", "f", "o")  # K@1.2.2 LSTM.build: trainable_weights W_i, U_i, b_i, W_c, ...
 KERAS1_GRU_ORDER = ("z", "r", "h")  # K@1.2.2 GRU.build: W_z, U_z, b_z, W_r, ...

@@ -7,13 +7,13 @@ import itertools
 
 import numpy as np
 import pytest
+from conftest import MODELS, SAMPLES
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES
-from lstm_inspect.kinds.conv_lstm import run_conv_lstm
 from lstm_inspect.errors import UnsupportedError
-from lstm_inspect.model import StoredArray
+from lstm_inspect.kinds.conv_lstm import run_conv_lstm
 from lstm_inspect.kinds.ops import avg_pool, conv, conv1d, conv2d, crop1d, flip_kernel, max_pool, zero_pad1d
+from lstm_inspect.model import StoredArray
 
 RNG = np.random.RandomState(7)
 GENERATIONS = [("k2", "k2_h5", "keras2"), ("k3", "k3_keras", "keras3")]

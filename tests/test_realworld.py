@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import invoke, realworld
 
 import lstm_inspect
-from conftest import invoke, realworld
 
 # file -> [(path, class_name, units, input_dim, recurrent_activation, layout)]
 EXPECTED = {
@@ -65,8 +65,8 @@ def test_every_real_file_is_read(runner, name):
     assert result.exit_code == 0, result.stderr
     doc = json.loads(result.stdout)
     got = [
-        (l["path"], l["class_name"], l["units"], l["input_dim"], l["recurrent_activation"], l["layout"])
-        for l in doc["layers"]
+        (lay["path"], lay["class_name"], lay["units"], lay["input_dim"], lay["recurrent_activation"], lay["layout"])
+        for lay in doc["layers"]
     ]
     assert got == EXPECTED[name]
     for layer in doc["layers"]:
@@ -118,7 +118,7 @@ def test_weights_only_file_with_companion_config():
     model = lstm_inspect.load(path, config=config)
     assert model.config_source == "--config"
     layers = lstm_inspect.label_gates(model).layers
-    assert [(l.layer.path, l.layer.return_sequences, l.layer.assumed) for l in layers] == [
+    assert [(lay.layer.path, lay.layer.return_sequences, lay.layer.assumed) for lay in layers] == [
         ("lstm_1", True, []),
         ("lstm_2", False, []),
     ]
@@ -128,7 +128,7 @@ def test_extra_root_groups_are_ignored():
     # medaka and poreplex store their own metadata groups next to model_weights.
     for name in ("k2_medaka_test_model_bigru.hdf5", "tfk1_poreplex_demux_r4_rnn_lstmcell.hdf5"):
         model = lstm_inspect.load(realworld(name))
-        assert [l.name for l in model.layers][-1] in ("classify", "dense_2")
+        assert [lay.name for lay in model.layers][-1] in ("classify", "dense_2")
 
 
 def test_gru_without_reset_after_key_is_reset_before():

@@ -3,13 +3,13 @@ one table Rich would print for all steps at once."""
 
 import numpy as np
 import pytest
+from conftest import MODELS, SAMPLES
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES
-from lstm_inspect.reports import render
-from lstm_inspect.reports.terminal import Terminal
 from lstm_inspect.forward.executor import run_model
+from lstm_inspect.reports import render
 from lstm_inspect.reports.selection import Selection, select
+from lstm_inspect.reports.terminal import Terminal
 
 
 def _printed(capsys, model, result, selected, rows_per_block):

@@ -6,7 +6,6 @@ import json
 import h5py
 import numpy as np
 import pytest
-
 from conftest import MODELS, ROOT, SAMPLES, assert_one_error, invoke
 
 
@@ -53,7 +52,7 @@ def test_backward_layers_list_steps_in_processing_order(runner, tmp_path):
     assert doc["layers"][0]["steps"] == [4, 3, 2, 1, 0]
     x = _npy(tmp_path, _expected("bidir_concat")["input/0"])
     doc = _run_json(runner, [_model("bidir_concat"), "--input", x, "--layer", "bi"])
-    assert [(l["path"], l["steps"]) for l in doc["layers"]] == [
+    assert [(lay["path"], lay["steps"]) for lay in doc["layers"]] == [
         ("bi/forward_lstm", [0, 1, 2, 3]),
         ("bi/backward_lstm", [3, 2, 1, 0]),
     ]

@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import MODELS, ROOT, SAMPLES, invoke
 
 import lstm_inspect
-from conftest import MODELS, ROOT, SAMPLES, invoke
 from lstm_inspect.reading.files import save_npz
 from lstm_inspect.reports.selection import DEFAULT_UNITS
 

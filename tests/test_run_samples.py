@@ -5,9 +5,9 @@ real-world projects recorded (../shared/realworld/companions)."""
 import h5py
 import numpy as np
 import pytest
+from conftest import MODELS, SAMPLES, dl4j_keras2_weights, realworld, sample_params
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES, dl4j_keras2_weights, realworld, sample_params
 from lstm_inspect.forward.executor import run_model
 
 

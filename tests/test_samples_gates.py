@@ -8,9 +8,9 @@ Keras's layer outputs (manifest.json ``gate_label_checks``).
 
 import numpy as np
 import pytest
+from conftest import MODELS, SAMPLES, sample_params
 
 import lstm_inspect
-from conftest import MODELS, SAMPLES, sample_params
 
 
 @pytest.mark.parametrize("sample", sample_params())

@@ -7,11 +7,17 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import (
+    MODELS,
+    SAMPLES,
+    assert_chunks_match_keras,
+    dl4j_keras2_weights,
+    recorded_traces,
+    sample_params,
+    samples,
+)
 
-from conftest import (MODELS, SAMPLES, assert_chunks_match_keras, dl4j_keras2_weights, recorded_traces, sample_params,
-                      samples)
 from lstm_inspect.cli import cli
-from lstm_inspect.forward.executor import run_model
 from lstm_inspect.forward.stream import run_chunks, streaming_blocker
 
 #: Sample models that need the whole sequence, and the layer that says so.

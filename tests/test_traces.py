@@ -9,9 +9,9 @@ every gate is compared by its name with the gate Keras computed under that name.
 
 import numpy as np
 import pytest
+from conftest import MODELS, expected_npz, invoke, recorded_traces, sample_params
 
 import lstm_inspect
-from conftest import MODELS, expected_npz, invoke, recorded_traces, sample_params
 
 ATOL = 1e-5
 
@@ -44,7 +44,7 @@ def test_every_sample_recorded_a_trace_for_every_recurrent_layer_kind():
     for name, info in MODELS.items():
         for gen in info["expected"]:
             recorded = {path for path, _ in recorded_traces(expected_npz(name, gen))}
-            assert recorded == {l["path"] for l in info["recurrent_layers"][gen]}, (name, gen)
+            assert recorded == {lay["path"] for lay in info["recurrent_layers"][gen]}, (name, gen)
         for layer in info["recurrent_layers"]["k2"]:
             kinds.add((layer["class_name"], layer.get("reset_after")))
     assert {("LSTM", None), ("GRU", True), ("GRU", False), ("SimpleRNN", None), ("RNN", None), ("RNN", True),
@@ -56,7 +56,7 @@ def test_traces_equal_keras_step_by_step(sample):
     result = lstm_inspect.run_model(sample.load(), sample.inputs())
     got, want = run_traces(result), recorded_traces(sample.expected)
     assert sorted(got) == sorted(want)
-    gate_order = {l["path"]: tuple(l["gate_order"] or ()) for l in sample.info["recurrent_layers"][sample.gen]}
+    gate_order = {lay["path"]: tuple(lay["gate_order"] or ()) for lay in sample.info["recurrent_layers"][sample.gen]}
     for key, trace in got.items():
         where = f"{sample.id} {key[0]}" + (f" call {key[1]}" if key[1] else "")
         # the recorded gates are the layer's, in Keras's order (the generator's split)
