@@ -1,7 +1,7 @@
 """What a writer's ``keras_version`` implies for the meaning of a file.
 
 Defaults changed between Keras versions; a config that leaves a value out means
-what the writer's Keras meant. See keras-formats.md section 5.1.
+what the writer's Keras meant. See docs/formats.md section 5.1.
 """
 
 from __future__ import annotations

@@ -253,7 +253,7 @@ def test_lstm_arrays_that_fit_no_layout(runner, tmp_path, role, shape, phrase):
 
 
 def test_model_without_recurrent_layers(runner, tmp_path):
-    """A Keras 1.2.2 model.save() of Sequential[Dense] (keras-formats.md 2.3; Keras 1
+    """A Keras 1.2.2 model.save() of Sequential[Dense] (docs/formats.md 2.3; Keras 1
     names Dense weights dense_1_W, dense_1_b)."""
     config = {"class_name": "Sequential", "config": [{"class_name": "Dense", "config": {
         "name": "dense_1", "trainable": True, "output_dim": 2, "init": "glorot_uniform", "activation": "linear",

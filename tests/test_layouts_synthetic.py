@@ -1,5 +1,5 @@
 """Layouts no installable Keras writes any more, built with h5py exactly as the old
-writers laid them out (keras-formats.md sections 2.3, 2.4, 2.6, 4.5 and 6).
+writers laid them out (docs/formats.md sections 2.3, 2.4, 2.6, 4.5 and 6).
 
 The numbers in them are real: per-gate blocks and fused arrays that real Keras
 recorded for the sample models (``sample_models/expected/k2/*.npz``, keys
@@ -39,7 +39,7 @@ def k2(name):
 
 
 # ------------------------------------------------------------------------------------
-# Writers, following the legacy HDF5 layout (keras-formats.md 2.1, 2.3, 2.4, 2.6)
+# Writers, following the legacy HDF5 layout (docs/formats.md 2.1, 2.3, 2.4, 2.6)
 
 
 def write_weights(parent, layer_names, groups):
@@ -158,7 +158,7 @@ def test_keras1_lstm_full_model(tmp_path, suffix):
 
     config = {"class_name": "Sequential", "config": [keras1_lstm_config("lstm_1", 4, [5, 3])]}
     path = write_full_model(tmp_path / "k1_lstm.h5", "1.2.2", config, ["lstm_1"], {"lstm_1": weights})
-    with h5py.File(path, "r") as f:  # the layout of section 2.3: no keras_version on model_weights
+    with h5py.File(path, "r") as f:  # the layout of docs/formats.md section 2.3: no keras_version on model_weights
         assert "keras_version" not in f["model_weights"].attrs and "backend" not in f.attrs
 
     model = lstm_inspect.load(path)
@@ -243,7 +243,7 @@ def test_keras1_gru(tmp_path, with_config):
 # Keras 1 layers that store three fused arrays <name>_W, <name>_U, <name>_b: SimpleRNN
 # always, LSTM and GRU with consume_less='gpu' (K@1.2.2 keras/layers/recurrent.py). Their
 # blocks are already in Keras 2's order; the Keras 2 loader converts only 12 / 9 arrays
-# (keras-formats.md 2.3 and 6: "as stored").
+# (docs/formats.md 2.3 and 6: "as stored").
 
 
 @pytest.mark.parametrize("with_config", [True, False], ids=["full-model", "weights-only"])
@@ -332,7 +332,7 @@ def test_keras1_bidirectional(tmp_path, with_config):
 
 
 # ------------------------------------------------------------------------------------
-# d, e. CuDNNLSTM / CuDNNGRU (keras-formats.md 4.5)
+# d, e. CuDNNLSTM / CuDNNGRU (docs/formats.md 4.5)
 
 
 def to_cudnn_kernel(kernel, n_gates):
@@ -433,7 +433,7 @@ def test_cudnn_lstm(tmp_path, full):
 
 @pytest.mark.parametrize("full", [False, True], ids=["weights-only", "full-model"])
 def test_cudnn_gru(tmp_path, full):
-    exp = k2("gru_reset_after")  # CuDNNGRU is GRU(reset_after=True) (keras-formats.md 4.5)
+    exp = k2("gru_reset_after")  # CuDNNGRU is GRU(reset_after=True) (docs/formats.md 4.5)
     path, _ = cudnn_file(tmp_path, exp, "gru", 3, "CuDNNGRU", full, 4, [5, 3])
     model = lstm_inspect.load(path)
     (layer,) = lstm_inspect.label_gates(model).layers
@@ -509,7 +509,7 @@ def test_tf_keras_gru_reset_after_rows(tmp_path):
 
 def test_tf_keras_gru_defaults_follow_the_writer(tmp_path):
     """A config without recurrent_activation means the writer's default: hard_sigmoid for
-    tf.keras of TF 1.x, which reports 2.2.4-tf (keras-formats.md 7, pitfall 3)."""
+    tf.keras of TF 1.x, which reports 2.2.4-tf (docs/formats.md 7, pitfall 3)."""
     exp = k2("gru_reset_after")
     path = _tf_keras_gru_model(tmp_path, exp, reset_after=True)
     (view,) = lstm_inspect.recurrent_layers(lstm_inspect.load(path))

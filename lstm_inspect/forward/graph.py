@@ -1,5 +1,5 @@
 """Functional-model edges in every generation's ``inbound_nodes`` format
-(keras-formats.md section 3.2), parsed once into :class:`Call` objects of plain
+(docs/formats.md section 3.2), parsed once into :class:`Call` objects of plain
 ``(layer, node_index, tensor_index)`` refs."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Keras activations in numpy, by the names configs use (keras-formats.md section 5.1).
+"""Keras activations in numpy, by the names configs use (docs/formats.md section 5.1).
 
 ``hard_sigmoid`` depends on who wrote the file: ``keras2`` = clip(0.2x + 0.5, 0, 1)
 (Keras 1/2, tf.keras), ``keras3`` = clip(x/6 + 0.5, 0, 1).

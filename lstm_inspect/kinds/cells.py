@@ -1,6 +1,6 @@
 """Recurrent layers run forward in numpy, keeping every gate at every step.
 
-The equations follow Keras (keras-formats.md section 4): one matrix product gives the
+The equations follow Keras (docs/formats.md section 4): one matrix product gives the
 input projections of many timesteps at once, then each step adds the recurrent product. Masked
 steps carry state and output forward, as Keras's ``rnn`` loop does.
 """

@@ -1,4 +1,4 @@
-"""ConvLSTM layers run forward in numpy, keeping every gate at every step (keras-formats.md 4.7).
+"""ConvLSTM layers run forward in numpy, keeping every gate at every step (docs/formats.md 4.7).
 
 Per step, channels_last, with gate blocks on the kernels' last axis in ``LSTM_GATES`` order::
 

@@ -1,4 +1,4 @@
-"""Keras 3 operations traced into functional configs (keras-formats.md section 3.3): the
+"""Keras 3 operations traced into functional configs (docs/formats.md section 3.3): the
 mask computations ``NotEqual``, ``Any``, ``LogicalAnd``, ... appear as entries whose
 node ``args`` hold the tensors and constants they were called with.
 

@@ -1,4 +1,4 @@
-"""Keras convolution, pooling, padding and cropping in numpy (keras-formats.md section 5.2).
+"""Keras convolution, pooling, padding and cropping in numpy (docs/formats.md section 5.2).
 
 Semantics are TensorFlow's, which every Keras backend that wrote a TF-era file follows:
 ``conv`` is cross-correlation (no kernel flip), tensors are channels_last, and
@@ -8,7 +8,7 @@ element on the right (``reach = dilation*(k - 1) + 1``, ``out = ceil(length/stri
 
 Every window is a strided view of the (padded) input; a convolution is then one
 im2col reshape and one matrix product. Kernels written by Theano are true convolutions:
-:func:`flip_kernel` turns them into the cross-correlation kernels used here (section 5.4).
+:func:`flip_kernel` turns them into the cross-correlation kernels used here (docs/formats.md section 5.4).
 """
 
 from __future__ import annotations

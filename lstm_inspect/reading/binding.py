@@ -2,9 +2,9 @@
 
 Legacy HDF5 files store one flat, ordered weight list per top-level layer; the
 list of a wrapper or nested model must be split among its children the way
-Keras's loader splits it (keras-formats.md section 2.5). Keras 3 files store
+Keras's loader splits it (docs/formats.md section 2.5). Keras 3 files store
 each object's variables under a path built from attribute names and snake_case
-class names (section 2.8). Both rules live here; the readers only fetch arrays.
+class names (docs/formats.md section 2.8). Both rules live here; the readers only fetch arrays.
 """
 
 from __future__ import annotations

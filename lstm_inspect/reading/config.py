@@ -1,7 +1,7 @@
 """Model configs of every Keras generation, normalised to one shape.
 
 Keras 1, Keras 2, tf.keras and Keras 3 serialise models differently (see
-keras-formats.md section 3). :func:`parse_model_config` turns any of them into a
+docs/formats.md section 3). :func:`parse_model_config` turns any of them into a
 tree of :class:`LayerSpec`, with Keras 1 key names renamed to Keras 2 ones and
 Keras 3 ``{"module", "class_name", "config"}`` wrappers removed.
 """

@@ -1,5 +1,5 @@
 """Keras 3 formats: ``.keras`` zip archives (also written by tf.keras 2.12+) and
-``.weights.h5`` files (keras-formats.md section 2.8). Archives are read in memory,
+``.weights.h5`` files (docs/formats.md section 2.8). Archives are read in memory,
 never extracted."""
 
 from __future__ import annotations

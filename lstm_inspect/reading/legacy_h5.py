@@ -1,5 +1,5 @@
 """Legacy Keras HDF5: ``model.save("x.h5")`` and ``save_weights("x.h5")`` of Keras 1,
-Keras 2, tf.keras and Keras 3 (keras-formats.md sections 2.1-2.7)."""
+Keras 2, tf.keras and Keras 3 (docs/formats.md sections 2.1-2.7)."""
 
 from __future__ import annotations
 
