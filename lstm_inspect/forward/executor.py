@@ -60,7 +60,7 @@ def run_model(
     initial_states: Optional[Dict[str, Dict[str, np.ndarray]]] = None,
     progress: Optional[Callable[[str, int, int], None]] = None,
     initial_outputs: Optional[Dict[str, np.ndarray]] = None,
-    hooks: Optional["RunHooks"] = None,
+    hooks: Optional[RunHooks] = None,
 ) -> RunResult:
     """Run ``model`` on ``inputs`` (one array per model input, batch first).
 

@@ -20,7 +20,6 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..forward.executor import RunHooks, RunResult, run_model
-from ..gates import gate_order
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..model import Layer, Model, StoredArray
 
