@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
-
 from conftest import expected_npz
 
 KERAS_GATES = {"lstm": "ifco", "gru": "zrh", "rnn": "h"}
@@ -150,9 +149,10 @@ def run_layer(w: Dict[str, np.ndarray], layer: Rec, x: np.ndarray, mask=None) ->
     return result
 
 
-def port(sample: str, layers: List[Rec], gen: str = "k2", masking: bool = False, bidirectional: Optional[str] = None):
-    """Run a chain of recurrent layers (optionally behind Masking(0.0), or the two
-    directions of one Bidirectional(concat)) as a port; returns (input, arrays)."""
+def port(sample: str, layers: List[Rec], gen: str = "k2", masking: bool = False, bidirectional: Optional[str] = None,
+         merge: str = "concat"):
+    """Run a chain of recurrent layers (optionally behind Masking(0.0)), or the two
+    directions of one Bidirectional (concat or sum), as a port; returns (input, arrays)."""
     npz = expected_npz(sample, gen)
     x = npz["input/0"].astype(np.float64)
     mask = np.any(x != 0, axis=-1) if masking else None
@@ -171,7 +171,9 @@ def port(sample: str, layers: List[Rec], gen: str = "k2", masking: bool = False,
         yf, yb = run_layer(wf, fwd, x, mask), run_layer(wb, bwd, x, mask)
         for path, y in ((fwd.path, yf), (bwd.path, yb)):
             arrays.update({f"{path}/{q}": v for q, v in y.items()})
-        arrays[f"{bidirectional}/output"] = np.concatenate([yf["output"], yb["output"][:, ::-1]], axis=-1)
+        y_rev = yb["output"][:, ::-1]
+        both = np.concatenate([yf["output"], y_rev], axis=-1) if merge == "concat" else yf["output"] + y_rev
+        arrays[f"{bidirectional}/output"] = both
         return x.astype(np.float32), arrays
     h = x
     for layer in layers:

@@ -158,8 +158,8 @@ def _gate_order(view: RecurrentLayer, port: Tuple[str, ...]) -> Mistake:
 
     letters = "".join(port)
     return Mistake(f"gate-order:{letters}", view.path,
-                   f"reorder the gate blocks of kernel, recurrent_kernel and bias from Keras's "
-                   f"{','.join(keras)} to the port's {','.join(port)}", _alter(view.path, weights))
+                   f"reorder kernel, recurrent_kernel, bias blocks from {','.join(keras)} "
+                   f"to {','.join(port)}", _alter(view.path, weights))
 
 
 def _bias_twice(view: RecurrentLayer) -> Mistake:

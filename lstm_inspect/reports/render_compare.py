@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 from rich import box
 from rich.console import RenderableType
@@ -11,17 +11,20 @@ from rich.table import Table
 from rich.text import Text
 
 from .compare import CompareReport, Divergence
-from .render import file_line
 
 
 def compare_renderables(report: CompareReport) -> List[RenderableType]:
-    out: List[RenderableType] = [file_line(report.model), Text(f"against {report.against}  "
-                                                                f"(atol {report.atol:g}, rtol {report.rtol:g})")]
+    m = report.model
+    version = f", Keras {m.keras_version}" if m.keras_version else ""
+    out: List[RenderableType] = [
+        Text(f"Keras: {m.file} ({m.format}{version})"),
+        Text(f"Port:  {report.against} (atol {report.atol:g}, rtol {report.rtol:g})"),
+    ]
     if report.weights:
-        out += [Text(""), _weights_table(report)]
+        out += [Text(""), Text("Relative change |W_B - W_A| / |W_A| per layer, weight and gate:"), _weights_table(report)]
     if not report.compared_run:
         return out
-    out += [Text(""), _differences_table(report)]
+    out += [Text(""), Text("Largest difference per layer and quantity:"), _differences_table(report)]
     if report.lacking:
         out.append(Text("The port lacks: " + ", ".join(report.lacking)))
     if report.unknown:
@@ -30,21 +33,24 @@ def compare_renderables(report: CompareReport) -> List[RenderableType]:
     if report.first is None:
         out.append(Text("Result: matches within tolerance.", style="bold green"))
         return out
-    out.append(Text("First divergence: " + describe(report.first)))
+    where, values = describe(report.first)
+    out.append(Text("First divergence: " + where))
+    if values:
+        out.append(Text("  " + values))
     out += _diagnosis(report)
     out.append(Text("Result: diverges.", style="bold red"))
     return out
 
 
-def describe(d: Divergence) -> str:
-    """One line: where the first divergence is and the two values."""
+def describe(d: Divergence) -> Tuple[str, str]:
+    """Where the first divergence is, and the two values there."""
     if d.shapes is not None:
-        return f"{d.key}: Keras's shape is {tuple(d.shapes[0])}, the port's {tuple(d.shapes[1])}"
-    where = [f"layer {d.layer}" if d.layer != "output" else "model output", f"{d.quantity}", f"sample {d.sample}"]
+        return f"{d.key}: Keras's shape is {tuple(d.shapes[0])}, the port's {tuple(d.shapes[1])}", ""
+    where = [d.key, f"sample {d.sample}"]
     if d.step is not None:
         where.append(f"step {d.step} (input time {d.time})")
     where.append(f"unit {d.unit}")
-    return ", ".join(where) + f": Keras {_num(d.keras)}, port {_num(d.port)}"
+    return ", ".join(where), f"Keras {_num(d.keras)}, port {_num(d.port)}"
 
 
 def _diagnosis(report: CompareReport) -> List[RenderableType]:
@@ -71,7 +77,7 @@ def _where(mid: str, layer: Optional[str]) -> str:
 
 
 def _differences_table(report: CompareReport) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, title="Largest difference per layer and quantity", title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for name, justify in (("layer", "left"), ("quantity", "left"), ("shape", "left"),
                           ("max |diff|", "right"), ("beyond tol", "right")):
         table.add_column(name, justify=justify)
@@ -85,7 +91,7 @@ def _differences_table(report: CompareReport) -> Table:
 
 
 def _weights_table(report: CompareReport) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, title="Relative change |W_B - W_A| / |W_A|", title_justify="left")
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     for name, justify in (("layer", "left"), ("role", "left"), ("gate", "left"), ("change", "right")):
         table.add_column(name, justify=justify)
     for w in report.weights:
