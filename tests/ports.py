@@ -150,11 +150,11 @@ def run_layer(w: Dict[str, np.ndarray], layer: Rec, x: np.ndarray, mask=None) ->
 
 
 def port(sample: str, layers: List[Rec], gen: str = "k2", masking: bool = False, bidirectional: Optional[str] = None,
-         merge: str = "concat"):
+         merge: str = "concat", x: Optional[np.ndarray] = None):
     """Run a chain of recurrent layers (optionally behind Masking(0.0)), or the two
     directions of one Bidirectional (concat or sum), as a port; returns (input, arrays)."""
     npz = expected_npz(sample, gen)
-    x = npz["input/0"].astype(np.float64)
+    x = (npz["input/0"] if x is None else x).astype(np.float64)
     mask = np.any(x != 0, axis=-1) if masking else None
     arrays: Dict[str, np.ndarray] = {}
 

@@ -253,3 +253,27 @@ def test_the_readme_port_is_what_the_script_writes():
     x, arrays = _port("gru_reset_after", ("gru", Mistakes(order="rzh")))
     with np.load(ROOT / "sample_models" / "ports" / "gru_rz_swapped.npz") as npz:
         assert np.allclose(npz["gru/hidden"], arrays["gru/hidden"], atol=1e-5)
+
+
+def test_a_large_batch_is_screened_on_few_samples_and_confirmed_on_all():
+    x = np.random.RandomState(3).randn(9, 7, 3).astype(np.float32)
+    layers, _ = copy.deepcopy(MODELS["stacked_lstm"])
+    layers[1].wrong = Mistakes(order="ofci")
+    x, arrays = port("stacked_lstm", layers, x=x)
+    arrays["lstm_a/hidden"] = arrays["lstm_a/hidden"].copy()
+    report = compare_port(_model("stacked_lstm"), x, arrays)
+    assert (report.first.layer, report.first.step) == ("lstm_b", 0)
+    assert [[m.id for m in e] for e in report.diagnosis.explanations] == [["gate-order:ofci"]]
+    arrays["lstm_b/hidden"][7, 6, 0] += 0.01  # one more difference, in a sample the screen does not see
+    report = compare_port(_model("stacked_lstm"), x, arrays)
+    assert report.diagnosis.explanations == []
+
+
+def test_shapes_that_differ_and_keys_that_name_nothing(runner, tmp_path):
+    x, arrays = _port("gru_reset_after")
+    arrays["gru/hidden"] = arrays["gru/hidden"][:, :, :3]
+    arrays["gru/nonsense"] = np.zeros(3)
+    report = compare_port(_model("gru_reset_after"), x, arrays)
+    assert report.first.key == "gru/hidden" and report.first.shapes == ((2, 5, 4), (2, 5, 3))
+    assert report.unknown == ["gru/nonsense"]
+    assert report.diagnosis.explanations == []

@@ -9,6 +9,7 @@ Quantities are keyed as ``run --npz`` writes them (``<layer path>/<quantity>``, 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
@@ -27,7 +28,9 @@ COMPARE_SCHEMA = "lstm-inspect/compare@1"
 ATOL = 1e-4
 RTOL = 1e-4
 #: Pairs of mistakes are searched from at most this many partial explanations.
-MAX_PARTIAL = 6
+MAX_PARTIAL = 3
+#: Batches larger than this are screened on two samples first.
+SCREEN_ROWS = 4
 _INF = float("inf")
 
 
@@ -221,46 +224,86 @@ def _difference(q: Quantity, port: np.ndarray, atol: float, rtol: float) -> Diff
 def diagnose(model: Model, inputs: Sequence[np.ndarray], result: RunResult, port: Mapping[str, np.ndarray],
              first: Divergence, atol: float, rtol: float) -> Diagnosis:
     """Simulate each catalogued mistake and keep those that reproduce the port's numbers
-    within tolerance; pairs are searched only when no single mistake does, starting from
+    within tolerance. Mistakes on a layer after the first divergent one, or on an earlier
+    layer whose output the port gives (and matches), cannot explain it and are not run.
+    Pairs are searched only when no single mistake explains the numbers, starting from
     the mistakes that move the first divergence later (partial explanations)."""
     keras = quantities(result)
-    first_order = first.order(keras[first.key].rank)
-    candidates = catalogue(model, inputs, _masked(model, result), _chunk_guess(first), result.hard_sigmoid)
+    everything = [m for m in catalogue(model, inputs, _masked(model, result), _chunk_guess(first), result.hard_sigmoid)
+                  if _may_explain(m, keras, port, keras[first.key].rank[0], later=True)]
+    candidates = [m for m in everything if _may_explain(m, keras, port, keras[first.key].rank[0])]
+    # Candidates are screened on a few samples (those of the first divergence and sample
+    # 0); what survives is checked on the whole batch.
+    rows = _screen_rows(inputs, port, first)
+    few_inputs = [x[rows] for x in inputs] if rows is not None else inputs
+    few_port = {k: v[rows] for k, v in port.items()} if rows is not None else port
+    few_keras = {k: dataclasses.replace(q, value=q.value[rows]) for k, q in keras.items()} if rows is not None else keras
+    _, few_first = differences(few_keras, few_port, atol, rtol)
+    first_order = few_first.order(few_keras[few_first.key].rank)
     tried = 0
 
-    def score(mistakes: Sequence[Mistake]):
+    def score(mistakes: Sequence[Mistake], whole: bool = False):
         nonlocal tried
         tried += 1
+        x, expected = (inputs, port) if whole else (few_inputs, few_port)
         try:
-            sim = quantities(simulate(combine(mistakes, model), inputs))
+            sim = quantities(simulate(combine(mistakes, model), x))
         except LstmInspectError:
             return None
-        if any(key not in sim for key in port if key in keras):
+        if any(key not in sim for key in expected if key in keras):
             return None
-        diffs, where = differences(sim, port, atol, rtol)
+        diffs, where = differences(sim, expected, atol, rtol)
         worst = max((d.max_abs if d.max_abs is not None else _INF) for d in diffs) if diffs else _INF
         return None if where is None else where.order(sim[where.key].rank), worst
 
+    def explains(mistakes: Sequence[Mistake]) -> bool:
+        s = score(mistakes, whole=True) if rows is not None else (None, 0)
+        return s is not None and s[0] is None
+
     scored = [(m, score([m])) for m in candidates]
-    singles = [[m] for m, s in scored if s is not None and s[0] is None]
+    singles = [[m] for m, s in scored if s is not None and s[0] is None and explains([m])]
     if singles:
         return Diagnosis(singles, tried)
-    partial = [(s[0], s[1], m) for m, s in scored if s is not None and s[0] > first_order]
+    partial = [(s[0], s[1], m) for m, s in scored if s is not None and s[0] is not None and s[0] > first_order]
     partial.sort(key=lambda p: (-p[0][0], -p[0][1], p[1]))
-    if not partial:
-        near = [(s[1], m) for m, s in scored if s is not None]
+    if not partial:  # two mistakes on the first divergent layer: start from the closest
+        near = [(s[1], m) for m, s in scored if s is not None and m.layer is not None]
         partial = [(None, w, m) for w, m in sorted(near, key=lambda p: p[0])]
     pairs = []
     seen = set()
     for _, _, a in partial[:MAX_PARTIAL]:
-        for b in candidates:
+        for b in everything:
             if b.key == a.key or frozenset((a, b)) in seen:
                 continue
             seen.add(frozenset((a, b)))
             s = score([a, b])
-            if s is not None and s[0] is None:
+            if s is not None and s[0] is None and explains([a, b]):
                 pairs.append([a, b])
     return Diagnosis(pairs, tried)
+
+
+def _screen_rows(inputs: Sequence[np.ndarray], port: Mapping[str, np.ndarray], first: Divergence) -> Optional[List[int]]:
+    """The samples candidates are screened on, or None to use the whole batch (small
+    batches, or a port array without the batch axis first)."""
+    batch = inputs[0].shape[0] if inputs and np.ndim(inputs[0]) else 0
+    if batch <= SCREEN_ROWS or any(np.ndim(v) == 0 or np.shape(v)[0] != batch for v in port.values()):
+        return None
+    return sorted({0, first.sample or 0})
+
+
+def _may_explain(m: Mistake, keras: Mapping[str, Quantity], port: Mapping[str, np.ndarray], first_rank: int,
+                 later: bool = False) -> bool:
+    """False for a mistake on an earlier layer whose output the port gives (the port
+    matches there) and, unless ``later`` (the second of a pair), on a layer that runs
+    after the first divergence."""
+    if m.layer is None:
+        return True
+    ranks = [q.rank[0] for q in keras.values() if q.layer == m.layer or q.layer.startswith(m.layer + "/")]
+    if not ranks:
+        return True
+    if min(ranks) > first_rank:
+        return later
+    return not (max(ranks) < first_rank and f"{m.layer}/output" in port)
 
 
 def _masked(model: Model, result: RunResult) -> Dict[str, bool]:

@@ -22,34 +22,35 @@ def is_keras_file(path: str) -> bool:
 
 
 def read_port(path: str, inputs: Sequence[np.ndarray]) -> Dict[str, np.ndarray]:
-    """The arrays a port file holds (an ONNX model is run on ``inputs``)."""
+    """The arrays a port file holds (an ONNX model is run on ``inputs``). Files are read
+    with the bounded readers of ``run``'s inputs: nothing is ever unpickled."""
+    from ..reading.files import Npz, check_path, read_text
+
     name = os.fspath(path)
     lower = name.lower()
-    if lower.endswith(".onnx"):
-        return run_onnx(name, inputs)
     try:
+        check_path(name)
+        if lower.endswith(".onnx"):
+            return run_onnx(name, inputs)
         if lower.endswith(".json"):
-            with open(name, encoding="utf-8") as fh:
-                doc = json.load(fh)
+            try:
+                doc = json.loads(read_text(name))
+            except ValueError as e:
+                raise InputError(f"not valid JSON ({str(e)[:80]})") from None
             if not isinstance(doc, dict):
-                raise InputError(f"{name}: a port's JSON is one object of arrays keyed like 'output/0'")
-            return {str(k): _array(name, k, v) for k, v in doc.items()}
-        with np.load(name, allow_pickle=False) as npz:
-            return {k: _array(name, k, npz[k]) for k in npz.files}
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file") from None
-    except (OSError, ValueError) as e:
-        if isinstance(e, InputError):
-            raise
-        raise InputError(f"{name}: not an .npz, .json or .onnx file of a port's numbers ({str(e)[:80]})") from None
+                raise InputError("a port's JSON is one object of arrays keyed like 'output/0'")
+            return {str(k): _array(k, v) for k, v in doc.items()}
+        with Npz(name) as npz:
+            return {k: _array(k, npz.array(k)) for k in npz.members}
+    except InputError as err:
+        raise err.with_file(name) from None
 
 
-def _array(path: str, key, value) -> np.ndarray:
+def _array(key, value) -> np.ndarray:
     try:
-        a = np.asarray(value, dtype=np.float64)
+        return np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise InputError(f"{path}: '{key}' is not an array of numbers") from None
-    return a
+        raise InputError(f"'{key}' is not an array of numbers") from None
 
 
 def run_onnx(path: str, inputs: Sequence[np.ndarray]) -> Dict[str, np.ndarray]:
@@ -61,10 +62,10 @@ def run_onnx(path: str, inputs: Sequence[np.ndarray]) -> Dict[str, np.ndarray]:
     try:
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own types for unreadable models
-        raise InputError(f"{path}: onnxruntime cannot load it ({str(e)[:120]})") from None
+        raise InputError(f"onnxruntime cannot load it ({str(e)[:120]})") from None
     names = [i.name for i in session.get_inputs()]
     if len(names) != len(inputs):
-        raise InputError(f"{path}: the ONNX model takes {len(names)} inputs; the Keras model takes {len(inputs)}")
+        raise InputError(f"the ONNX model takes {len(names)} inputs; the Keras model takes {len(inputs)}")
     feed = {n: np.asarray(x, dtype=np.float32 if np.asarray(x).dtype.kind == "f" else np.int64)
             for n, x in zip(names, inputs)}
     outs = session.run(None, feed)
