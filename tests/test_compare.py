@@ -238,11 +238,11 @@ def test_two_checkpoints(runner, tmp_path):
 
 def test_checkpoint_weight_change_per_gate():
     from lstm_inspect.reports.compare import weight_changes
-    from lstm_inspect.reports.mistakes import _alter, combine
+    from lstm_inspect.reports.mistakes import Plan, _alter
 
     a = _model("gru_reset_after")
     nudge = _alter("gru", lambda v, w: dict(w, kernel=w["kernel"] + np.r_[[0] * 4, [0.1] * 4, [0] * 4]))
-    b = combine([type("M", (), {"apply": staticmethod(nudge)})()], a).model
+    b = nudge(Plan(a)).model  # the r block of the kernel moved
     changes = {(c.role, c.gate): c.relative for c in weight_changes(a, b) if c.layer == "gru"}
     assert changes[("kernel", "r")] > 0 and changes[("kernel", "z")] == 0 and changes[("bias", "h")] == 0
 
@@ -277,3 +277,17 @@ def test_shapes_that_differ_and_keys_that_name_nothing(runner, tmp_path):
     assert report.first.key == "gru/hidden" and report.first.shapes == ((2, 5, 4), (2, 5, 3))
     assert report.unknown == ["gru/nonsense"]
     assert report.diagnosis.explanations == []
+
+
+def test_run_npz_is_a_port_format(runner, tmp_path):
+    """What ``run --npz`` writes is read as a port: a model compared with its own run matches."""
+    model = str(SAMPLES / "k2" / "bidir_masked_states.h5")
+    x = tmp_path / "x.npy"
+    np.save(x, _port("bidir_masked_states")[0])
+    out = tmp_path / "run.npz"
+    assert invoke(runner, ["run", model, "--input", str(x), "--npz", str(out), "--json"]).exit_code == 0
+    result = invoke(runner, ["compare", model, "--input", str(x), "--against", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["status"] == "matches" and doc["unknown"] == []
+    assert {"bi/forward_gru/z", "bi/backward_gru/hidden", "output/0", "output/2"} <= {q["key"] for q in doc["quantities"]}
