@@ -158,3 +158,43 @@ def test_onnx_gru_port(linear_before_reset, tmp_path):
         return
     assert report.first.key == "output/0"
     assert _ids(report) == [["gru-reset-after:false"]]
+
+
+@pytest.mark.parametrize("reordered", [True, False])
+def test_onnx_stacked_lstm_port(reordered, tmp_path):
+    """ONNX LSTM blocks are i, o, f, c: a port that leaves Keras's i, f, c, o in place
+    reads them in ONNX's order (``gate-order:iofc``); only the model output is compared."""
+    onnx = pytest.importorskip("onnx", reason="building an ONNX port needs onnx")
+    pytest.importorskip("onnxruntime", reason="running an ONNX port needs onnxruntime")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from lstm_inspect.reports.ports import read_port
+
+    inits, nodes, h = [], [helper.make_node("Transpose", ["x"], ["x0"], perm=[1, 0, 2])], "x0"
+    for k, (path, units) in enumerate((("lstm_a", 4), ("lstm_b", 3))):
+        K, U, b = _keras("stacked_lstm", path)
+        order = "iofc" if reordered else "ifco"
+        for name, v in ((f"W{k}", _blocks(K, order, "ifco").T[None]), (f"R{k}", _blocks(U, order, "ifco").T[None]),
+                        (f"B{k}", np.concatenate([_blocks(b, order, "ifco"), 0 * b])[None])):
+            inits.append(numpy_helper.from_array(np.asarray(v, np.float32), name))
+        nodes.append(helper.make_node("LSTM", [h, f"W{k}", f"R{k}", f"B{k}"], [f"Y{k}", f"Yh{k}"], hidden_size=units))
+        nodes.append(helper.make_node("Squeeze", [f"Y{k}", "one"] if k == 0 else [f"Yh{k}", "zero"], [f"h{k}"]))
+        h = f"h{k}"
+    W, c = _dense("stacked_lstm")
+    inits += [numpy_helper.from_array(np.asarray(W, np.float32), "Wd"), numpy_helper.from_array(np.asarray(c, np.float32), "bd"),
+              numpy_helper.from_array(np.array([1], np.int64), "one"),
+              numpy_helper.from_array(np.array([0], np.int64), "zero")]
+    nodes += [helper.make_node("MatMul", [h, "Wd"], ["yd"]), helper.make_node("Add", ["yd", "bd"], ["y"])]
+    graph = helper.make_graph(nodes, "port", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, 3])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    path = tmp_path / "port.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=8), path)
+    x = expected_npz("stacked_lstm", "k2")["input/0"]
+    report = _compare("stacked_lstm", x, read_port(str(path), [x]))
+    if reordered:
+        assert report.matches, report.first
+        return
+    assert report.first.key == "output/0"
+    assert [[(m.id, m.layer) for m in e] for e in report.diagnosis.explanations] == [
+        [("gate-order:iofc", "lstm_a"), ("gate-order:iofc", "lstm_b")]]
+    assert report.diagnosis.combination

@@ -278,8 +278,14 @@ def diagnose(model: Model, inputs: Sequence[np.ndarray], result: RunResult, port
             seen.add(frozenset((a, b)))
             s = score([a, b])
             if s is not None and s[0] is None and explains([a, b]):
-                pairs.append([a, b])
+                pairs.append(sorted([a, b], key=lambda m: _layer_rank(m, keras)))
     return Diagnosis(pairs, tried)
+
+
+def _layer_rank(m: Mistake, keras: Mapping[str, Quantity]) -> int:
+    """Where a mistake's layer runs (-1 for the whole model)."""
+    ranks = [q.rank[0] for q in keras.values() if m.layer and (q.layer == m.layer or q.layer.startswith(m.layer + "/"))]
+    return min(ranks, default=-1)
 
 
 def _screen_rows(inputs: Sequence[np.ndarray], port: Mapping[str, np.ndarray], first: Divergence) -> Optional[List[int]]:

@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..forward.executor import RunHooks, RunResult, run_model
+from ..gates import NAMED_ORDERS
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..model import Layer, Model, StoredArray
 
@@ -157,9 +158,10 @@ def _gate_order(view: RecurrentLayer, port: Tuple[str, ...]) -> Mistake:
             [_blocks(a, len(keras))[port.index(g)] for g in keras], axis=-1) for role, a in w.items()}
 
     letters = "".join(port)
+    named = f" ({NAMED_ORDERS[port]})" if port in NAMED_ORDERS else ""
     return Mistake(f"gate-order:{letters}", view.path,
-                   f"reorder kernel, recurrent_kernel, bias blocks from {','.join(keras)} "
-                   f"to {','.join(port)}", _alter(view.path, weights))
+                   f"reorder the gate blocks {','.join(keras)} -> {','.join(port)}{named}",
+                   _alter(view.path, weights))
 
 
 def _bias_twice(view: RecurrentLayer) -> Mistake:

@@ -68,5 +68,8 @@ def run_onnx(path: str, inputs: Sequence[np.ndarray]) -> Dict[str, np.ndarray]:
         raise InputError(f"the ONNX model takes {len(names)} inputs; the Keras model takes {len(inputs)}")
     feed = {n: np.asarray(x, dtype=np.float32 if np.asarray(x).dtype.kind == "f" else np.int64)
             for n, x in zip(names, inputs)}
-    outs = session.run(None, feed)
+    try:
+        outs = session.run(None, feed)
+    except Exception as e:  # onnxruntime's own error types: the model does not fit the input
+        raise InputError(f"onnxruntime cannot run it on this input ({str(e)[:160]})") from None
     return {f"output/{k}": np.asarray(y, dtype=np.float64) for k, y in enumerate(outs)}
