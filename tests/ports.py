@@ -64,7 +64,8 @@ class Rec:
     wrong: Mistakes = field(default_factory=Mistakes)
 
 
-def run_layer(w: Dict[str, np.ndarray], layer: Rec, x: np.ndarray, mask=None) -> Dict[str, np.ndarray]:
+def run_layer(w: Dict[str, np.ndarray], layer: Rec, x: np.ndarray, mask=None,
+              bidirectional_half: bool = False) -> Dict[str, np.ndarray]:
     m = layer.wrong
     K, U = w["kernel"].astype(np.float64), w["recurrent_kernel"].astype(np.float64)
     b = w.get("bias")
@@ -143,7 +144,7 @@ def run_layer(w: Dict[str, np.ndarray], layer: Rec, x: np.ndarray, mask=None) ->
             c = c_t
     result = {q: np.stack(v, axis=1) for q, v in trace.items()}
     seq = result["hidden"]
-    if m.unreversed:
+    if m.unreversed and not bidirectional_half:
         seq = seq[:, ::-1]
     result["output"] = seq if layer.sequences else result["hidden"][:, -1]
     return result
@@ -168,10 +169,10 @@ def port(sample: str, layers: List[Rec], gen: str = "k2", masking: bool = False,
         if fwd.wrong.order == "swap":  # directions-swapped: each direction runs on the other's weights
             fwd.wrong.order = bwd.wrong.order = None
             wf, wb = wb, wf
-        yf, yb = run_layer(wf, fwd, x, mask), run_layer(wb, bwd, x, mask)
+        yf, yb = run_layer(wf, fwd, x, mask, True), run_layer(wb, bwd, x, mask, True)
         for path, y in ((fwd.path, yf), (bwd.path, yb)):
-            arrays.update({f"{path}/{q}": v for q, v in y.items()})
-        y_rev = yb["output"][:, ::-1]
+            arrays.update({f"{path}/{q}": v for q, v in y.items() if q != "output"})
+        y_rev = yb["output"] if bwd.wrong.unreversed else yb["output"][:, ::-1]
         both = np.concatenate([yf["output"], y_rev], axis=-1) if merge == "concat" else yf["output"] + y_rev
         arrays[f"{bidirectional}/output"] = both
         return x.astype(np.float32), arrays

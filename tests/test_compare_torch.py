@@ -69,7 +69,7 @@ def test_torch_gru(swap, summed, expected):
 @pytest.mark.parametrize("bias_twice", [False, True])
 def test_torch_stacked_lstm(bias_twice):
     x = expected_npz("stacked_lstm", "k2")["input/0"]
-    h = torch.from_numpy(x)
+    h = torch.from_numpy(x.copy())
     arrays = {}
     for path, units, inputs in (("lstm_a", 4, 3), ("lstm_b", 3, 4)):
         K, U, b = _keras("stacked_lstm", path)

@@ -79,8 +79,8 @@ def run_model(
 @dataclass
 class RunHooks:
     """What-ifs for a run: masks dropped before every layer (a port that ignores
-    masks), and layers whose first output is reversed along time (a port that gets a
-    ``go_backwards`` layer's output order wrong)."""
+    masks), and recurrent layers (or directions of a Bidirectional) whose returned
+    sequence is reversed along time (a port that gets a ``go_backwards`` output order wrong)."""
 
     ignore_masks: bool = False
     reversed_outputs: Tuple[str, ...] = ()
@@ -167,8 +167,6 @@ class _Executor(Context):
         if self.hooks is not None and self.hooks.ignore_masks:
             masks = [None] * len(masks)
         outs, out_masks = self.compute(layer, xs, masks, call)
-        if self.hooks is not None and layer.path in self.hooks.reversed_outputs:
-            outs = [outs[0][:, ::-1]] + outs[1:]
         self.result.layer_outputs[layer.path] = outs
         if self.until == layer.path:
             raise _Stop(outs)
@@ -208,4 +206,6 @@ class _Executor(Context):
         return self.initial_outputs.get(path)
 
     def traced(self, view: RecurrentLayer, trace: Trace, mask) -> None:
+        if self.hooks is not None and view.path in self.hooks.reversed_outputs and trace.output.ndim >= 3:
+            trace.output = trace.output[:, ::-1]
         self.result.traces.append(LayerTrace(view.path, view, trace, mask))

@@ -228,8 +228,8 @@ def _backwards_unreversed(path: str) -> Mistake:
         return dataclasses.replace(plan, hooks=hooks)
 
     return Mistake("backwards-unreversed", path,
-                   "a go_backwards layer returns its sequence in processing order (last input step "
-                   "first); flip the port's output along time to match", apply)
+                   "a go_backwards layer returns its sequence in processing order (last input step first), "
+                   "which a Bidirectional flips back to input order; flip the port's sequence to match", apply)
 
 
 def _directions_swapped(path: str, forward: str, backward: str) -> Mistake:
@@ -301,11 +301,7 @@ def catalogue(model: Model, inputs: Sequence[np.ndarray], masked: Dict[str, bool
     for layer in model.walk():
         if layer.class_name == "Bidirectional" and len(layer.children) == 2:
             out.append(_directions_swapped(layer.path, layer.children[0].path, layer.children[1].path))
-    for v in views:
-        parent = v.path.rpartition("/")[0]
-        inside_bidirectional = any(layer.path == parent and layer.class_name == "Bidirectional" for layer in model.walk())
-        if v.go_backwards and v.return_sequences and not inside_bidirectional:
-            out.append(_backwards_unreversed(v.path))
+    out += [_backwards_unreversed(v.path) for v in views if v.go_backwards and v.return_sequences]
     if masked:
         out.append(_mask_ignored())
         zero_at = {}
