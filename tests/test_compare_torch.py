@@ -31,7 +31,7 @@ def _blocks(a, order, keras="zrh"):
 def _set(module, **params):
     with torch.no_grad():
         for name, value in params.items():
-            getattr(module, name).copy_(torch.from_numpy(np.ascontiguousarray(value, dtype=np.float32)))
+            getattr(module, name).copy_(torch.from_numpy(np.array(value, dtype=np.float32)))
 
 
 def _compare(name, x, arrays):
