@@ -293,3 +293,29 @@ def test_run_npz_is_a_port_format(runner, tmp_path):
     doc = json.loads(result.stdout)
     assert doc["status"] == "matches" and doc["unknown"] == []
     assert {"bi/forward_gru/z", "bi/backward_gru/hidden", "output/0", "output/2"} <= {q["key"] for q in doc["quantities"]}
+
+
+def test_two_checkpoints_fine_tuned(runner, tmp_path):
+    """A copy of the sample GRU whose kernel's r block moved: only that gate changes, and
+    with --input the runs first diverge at r, step 0 (no mistakes are looked for)."""
+    import shutil
+
+    import h5py
+
+    a = SAMPLES / "k2" / "gru_reset_after.h5"
+    b = tmp_path / "tuned.h5"
+    shutil.copy(a, b)
+    with h5py.File(b, "r+") as f:
+        kernel = f["model_weights/gru/gru/gru_cell/kernel:0"]
+        kernel[:, 4:8] = kernel[:, 4:8] * 1.1
+    x = tmp_path / "x.npy"
+    np.save(x, _port("gru_reset_after")[0])
+    result = invoke(runner, ["compare", str(a), "--against", str(b), "--input", str(x), "--json"])
+    assert result.exit_code == 3, result.output
+    doc = json.loads(result.stdout)
+    changes = {(w["layer"], w["role"], w["gate"]): w["relative_change"] for w in doc["weights"]}
+    assert changes[("gru", "kernel", "r")] == pytest.approx(0.1, rel=1e-5)
+    assert changes[("gru", "kernel", "z")] == 0 and changes[("gru", "recurrent_kernel", "r")] == 0
+    first = doc["first_divergence"]
+    assert (first["layer"], first["quantity"], first["step"]) == ("gru", "r", 0)
+    assert doc["diagnosis"] is None

@@ -390,14 +390,15 @@ def weight_changes(a: Model, b: Model) -> List[WeightChange]:
                 raise InputError(f"{b.file} does not have the architecture of {a.file}: layer '{layer.path}' differs")
             wa, wb = va.canonical(), vb.canonical()
             for role in ("kernel", "recurrent_kernel", "bias"):
-                if wa[role] is None or wb[role] is None or wa[role].shape != wb[role].shape:
-                    if (wa[role] is None) != (wb[role] is None) or (wa[role] is not None and wa[role].shape != wb[role].shape):
-                        raise InputError(f"{b.file} does not have the architecture of {a.file}: "
-                                         f"layer '{layer.path}' {role} differs")
+                x, y = wa[role], wb[role]
+                if x is None and y is None:
                     continue
+                if x is None or y is None or x.shape != y.shape:
+                    raise InputError(f"{b.file} does not have the architecture of {a.file}: "
+                                     f"layer '{layer.path}' {role} differs")
                 gates = va.gate_order or (None,)
-                for gate, x, y in zip(gates, np.split(wa[role], len(gates), axis=-1), np.split(wb[role], len(gates), axis=-1)):
-                    out.append(WeightChange(layer.path, role, gate, _relative(x, y)))
+                for gate, xg, yg in zip(gates, np.split(x, len(gates), axis=-1), np.split(y, len(gates), axis=-1)):
+                    out.append(WeightChange(layer.path, role, gate, _relative(xg, yg)))
             continue
         if not layer.weights or any(layer.path.startswith(p + "/") for p in recurrent):
             continue
