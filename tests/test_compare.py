@@ -86,6 +86,8 @@ CASES = [
     ("simple_rnn", "rnn", Mistakes(kernel_transposed=True), "kernel-transposed", "rnn", 0),
     ("simple_rnn", "*", Mistakes(chunk=2), "state-not-carried", "rnn", 2),
     ("activations", "rnn", Mistakes(recurrent_transposed=True), "recurrent-transposed", "rnn", 1),
+    ("gru_backwards_masked", "rnn", Mistakes(zero_output=True), "zero-output-for-mask", "rnn", None),
+    ("gru_backwards_masked", "rnn", Mistakes(bias_twice=True), "bias-twice", "rnn", 0),
 ]
 
 
