@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 # (and the CLI's ``--help`` and ``--version``) does not load numpy and the whole library.
 _RUN = ("run_report", "run_report_chunks", "run_records", "read_inputs", "trace_arrays", "state_arrays",
         "RunReport", "ModelInputs")
+_COMPARE = ("compare_port", "compare_checkpoints", "CompareReport")
 _ERRORS = ("LstmInspectError", "NotAKerasFileError", "CorruptFileError", "ConfigError", "UnsupportedError")
 
 
@@ -27,6 +28,12 @@ def __getattr__(name):
         from .reports import run
 
         value = getattr(run, name)
+    elif name in _COMPARE:
+        from .reports import compare
+
+        value = getattr(compare, name)
+    elif name == "read_port":
+        from .reports.ports import read_port as value
     elif name == "Selection":
         from .reports.selection import Selection as value
     elif name == "load_states":
@@ -71,6 +78,10 @@ __all__ = [
     "trace_arrays",
     "state_arrays",
     "load_states",
+    "compare_port",
+    "compare_checkpoints",
+    "read_port",
+    "CompareReport",
     "Selection",
     "RunReport",
     "ModelInputs",

@@ -16,7 +16,7 @@ from typing import Optional
 import click
 
 from .. import __version__
-from . import gates, layers, run
+from . import compare, gates, layers, run
 from .options import library_errors, model_options  # noqa: F401  (shared by the commands)
 
 
@@ -39,6 +39,7 @@ def cli(color: Optional[bool]) -> None:
 cli.add_command(gates.gates)
 cli.add_command(layers.layers)
 cli.add_command(run.run)
+cli.add_command(compare.compare)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -60,6 +60,7 @@ def run_model(
     initial_states: Optional[Dict[str, Dict[str, np.ndarray]]] = None,
     progress: Optional[Callable[[str, int, int], None]] = None,
     initial_outputs: Optional[Dict[str, np.ndarray]] = None,
+    hooks: Optional[RunHooks] = None,
 ) -> RunResult:
     """Run ``model`` on ``inputs`` (one array per model input, batch first).
 
@@ -68,8 +69,21 @@ def run_model(
     ``initial_outputs`` maps a path to the output before the first step, which masked
     leading steps repeat (zeros by default, as Keras starts every call; a run continuing
     an earlier chunk of the same sequence passes that chunk's ``Trace.last_output``).
+    ``hooks`` alter a run on purpose (``compare`` simulates a port's mistakes with them).
     """
-    return _Executor(model, hard_sigmoid, until, initial_states, progress, initial_outputs).run(list(inputs))
+    executor = _Executor(model, hard_sigmoid, until, initial_states, progress, initial_outputs)
+    executor.hooks = hooks
+    return executor.run(list(inputs))
+
+
+@dataclass
+class RunHooks:
+    """What-ifs for a run: masks dropped before every layer (a port that ignores
+    masks), and recurrent layers (or directions of a Bidirectional) whose returned
+    sequence is reversed along time (a port that gets a ``go_backwards`` output order wrong)."""
+
+    ignore_masks: bool = False
+    reversed_outputs: Tuple[str, ...] = ()
 
 
 def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
@@ -82,6 +96,8 @@ def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
 
 
 class _Executor(Context):
+    hooks: Optional[RunHooks] = None
+
     def __init__(self, model: Model, hard_sigmoid, until, initial_states, progress=None, initial_outputs=None):
         self.model = model
         #: path -> the output before the first step (``stream`` continues earlier chunks)
@@ -148,6 +164,8 @@ class _Executor(Context):
     # ---------------------------------------------------------------- one layer
 
     def _call(self, layer: Layer, xs, masks, call: Call):
+        if self.hooks is not None and self.hooks.ignore_masks:
+            masks = [None] * len(masks)
         outs, out_masks = self.compute(layer, xs, masks, call)
         self.result.layer_outputs[layer.path] = outs
         if self.until == layer.path:
@@ -188,4 +206,6 @@ class _Executor(Context):
         return self.initial_outputs.get(path)
 
     def traced(self, view: RecurrentLayer, trace: Trace, mask) -> None:
+        if self.hooks is not None and view.path in self.hooks.reversed_outputs and trace.output.ndim >= 3:
+            trace.output = trace.output[:, ::-1]
         self.result.traces.append(LayerTrace(view.path, view, trace, mask))

@@ -55,7 +55,9 @@ def bidirectional(layer, xs, masks, call, ctx):
     mask = masks[0] if masks else None
     init = initial_state(fv, layer.path, xs, call.kwargs, 2 * n_states(fv), ctx)
     half = len(init) // 2 if init else 0
-    zero = (ctx.zero_bidirectional and fv.return_sequences) or bool(forward.config.get("zero_output_for_mask"))
+    zero = layer.config.get("zero_output_for_mask")  # Keras never writes it here: a what-if (compare)
+    if zero is None:
+        zero = (ctx.zero_bidirectional and fv.return_sequences) or bool(forward.config.get("zero_output_for_mask"))
     ft = run_view(fv, xs[0], mask, init[:half] if init else None, zero, ctx)
     bt = run_view(bv, xs[0], mask, init[half:] if init else None, zero, ctx)
     y, y_rev = ft.output, bt.output
