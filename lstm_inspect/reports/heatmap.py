@@ -104,8 +104,7 @@ class LayerHeatmap:
         for grid in grids.grids:
             yield from draw.block(grid, f"{grid.name}  {grid.title}", u0, grids.unit_bin, ticks=True)
         if grids.masked is not None:
-            yield Text("mask: * every step of the column masked, - some; a masked step carries state and output "
-                       "over from the step before", style="dim")
+            yield Text("mask: * all steps of the column masked, - some (state and output carried over)", style="dim")
 
     def _heading(self, grids: LayerGrids, plain: bool) -> Iterator[RenderableType]:
         st = self.st
@@ -153,7 +152,7 @@ class _Drawing:
             label = str(first + r * per_row) if k % every == 0 else ""
             yield Segment(label.rjust(self.gutter - 1) + " ")
             if self.plain:
-                yield Segment("".join(_SHADE_CHARS[idx[r]]))
+                yield Segment("".join(_SHADE_CHARS[idx[r]]).rstrip())
             else:
                 yield from self._half_blocks(grid.scale.kind, idx[r], idx[r + 1] if r + 1 < rows else None)
             yield Segment.line()
@@ -208,17 +207,18 @@ def nice_step(minimum: float) -> int:
 
 
 def _tick_line(grids: LayerGrids) -> str:
-    """Input times at their columns: a label starts at the column holding that step."""
+    """Input times at their columns (a label starts at the column holding that step): the
+    first column's, then round numbers spaced so that labels never touch."""
     times = grids.times
     if not len(times):
         return ""
     t0, t1 = int(times[0]), int(times[-1])
     width = len(str(t1)) + 2
     every = nice_step(width * grids.step_bin)
-    line: List[str] = []
-    for t in range(-(-t0 // every) * every, t1 + 1, every):
+    line: List[str] = list(str(t0))
+    for t in range(-(-(t0 + 1) // every) * every, t1 + 1, every):
         col = (t - t0) // grids.step_bin
-        if col < len(line) or col + len(str(t)) > grids.columns + width:
+        if col <= len(line) or col >= grids.columns:
             continue
         line.extend(" " * (col - len(line)))
         line.extend(str(t))

@@ -15,6 +15,7 @@ from typing import List, Optional
 import numpy as np
 
 from ..errors import InputError, LstmInspectError
+from ..gates import GATE_SHORT_NAMES
 from .views import LayerGrids, Scale, layer_grids, matching_inputs, nice_ceil
 
 #: What a plot file may be, by its suffix.
@@ -196,16 +197,16 @@ def _matrices(view):
         if w is None:
             continue
         w = np.asarray(w, np.float32)
-        mats.append((role, w.reshape(1, -1) if w.ndim == 1 else w.reshape(-1, w.shape[-1])))
+        mats.append((role, w.shape, w.reshape(1, -1) if w.ndim == 1 else w.reshape(-1, w.shape[-1])))
     return view, mats
 
 
 def _gates_ratio(matrix: np.ndarray) -> float:
-    return float(np.clip(matrix.shape[0] / 32, 0.35, 2.5))
+    return float(np.clip(matrix.shape[0] / 16, 0.5, 3.0))
 
 
 def _gates_height(mats) -> float:
-    return ROW_HEIGHT * sum(_gates_ratio(m) for _, m in mats) + 1.0
+    return sum(ROW_HEIGHT * _gates_ratio(m) + 0.6 for _, _, m in mats) + 0.8
 
 
 def _draw_weights(container, view, mats) -> None:
@@ -213,23 +214,27 @@ def _draw_weights(container, view, mats) -> None:
     layout = "" if view.layout == "keras2" else f" · stored {view.layout}, shown fused as Keras loads it"
     container.suptitle(f"{view.path} · {cls} · {view.units} units · {view.direction}{layout}", fontsize=11)
     axes = container.subplots(len(mats), 1, sharex=True, squeeze=False,
-                              gridspec_kw={"height_ratios": [_gates_ratio(m) for _, m in mats]})[:, 0]
+                              gridspec_kw={"height_ratios": [_gates_ratio(m) for _, _, m in mats]})[:, 0]
     gates = view.gate_order or ("",)
-    for ax, (role, m) in zip(axes, mats):
+    for ax, (role, shape, m) in zip(axes, mats):
         finite = np.abs(m[np.isfinite(m)])
         limit = nice_ceil(float(finite.max())) if finite.size and finite.max() > 0 else 1.0
         scale = Scale("diverging", -limit, limit)
         im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap=_cmap(scale), vmin=-limit, vmax=limit)
         container.colorbar(im, ax=ax, pad=0.01, fraction=0.04, ticks=scale.ticks())
-        ax.set_title(f"{role} {tuple(m.shape)}", fontsize=9, loc="left")
+        shown = "" if len(shape) <= 2 else f", rows are the first {len(shape) - 1} axes flattened"
+        ax.set_title(f"{role} {tuple(shape)}{shown}", fontsize=9, loc="left", pad=16)
         width = m.shape[1] // len(gates)
         for k in range(1, len(gates)):
             ax.axvline(k * width - 0.5, color="black", linewidth=1.2)
-        ax.set_yticks([] if m.shape[0] == 1 else ax.get_yticks()[(ax.get_yticks() >= 0) & (ax.get_yticks() < m.shape[0])])
-        if role == "bias" and m.shape[0] == 2:
+        ax.yaxis.get_major_locator().set_params(integer=True)
+        if m.shape[0] == 1:
+            ax.set_yticks([])
+        elif role == "bias" and m.shape[0] == 2:
             ax.set_yticks([0, 1], ["input", "recurrent"])
         top = ax.secondary_xaxis("top")
-        top.set_xticks([(k + 0.5) * width - 0.5 for k in range(len(gates))], list(gates))
+        top.set_xticks([(k + 0.5) * width - 0.5 for k in range(len(gates))],
+                       [f"{g} {GATE_SHORT_NAMES[g]}" if g else "" for g in gates], fontweight="bold")
         top.tick_params(length=0)
     axes[-1].set_xlabel(f"column (gates of {view.units} columns each, in Keras order {''.join(gates)})")
 
