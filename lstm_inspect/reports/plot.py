@@ -21,9 +21,9 @@ from .views import LayerGrids, Scale, layer_grids, matching_inputs, nice_ceil
 #: What a plot file may be, by its suffix.
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 INSTALL = "pip install 'lstm-inspect[plot]'"
-#: Figure width and height per heatmap row, inches.
+#: Figure width and height of a heatmap row, inches.
 WIDTH = 10.0
-ROW_HEIGHT = 1.1
+ROW_HEIGHT = 1.0
 CMAPS = {"sequential": "viridis", "diverging": "RdBu_r"}
 
 
@@ -53,9 +53,45 @@ def _matplotlib():
 
 def _figure(width: float, height: float):
     Figure, FigureCanvasAgg = _matplotlib()
-    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
+
+
+class _Stack:
+    """Heatmap rows placed top to bottom at fixed sizes in inches, each with a colour bar
+    on its right: no layout engine, so drawing is fast and the same every time."""
+
+    LEFT, RIGHT, BAR = 1.1, 0.95, 0.12
+    LAYER_TITLE, GAP, XLABEL, LAYER_GAP = 0.45, 0.12, 0.55, 0.25
+
+    @classmethod
+    def height(cls, blocks: List[List[tuple]]) -> float:
+        """``blocks``: per layer, ``(row height, space above it for its title)`` per row."""
+        return sum(cls.LAYER_TITLE + sum(h + pad + cls.GAP for h, pad in rows) + cls.XLABEL + cls.LAYER_GAP
+                   for rows in blocks)
+
+    def __init__(self, fig):
+        self.fig = fig
+        self.width, self.total = fig.get_size_inches()
+        self.y = 0.0  #: inches from the top
+
+    def title(self, text: str, gid: str) -> None:
+        self.fig.text(0.5, 1 - (self.y + 0.3) / self.total, text, ha="center", fontsize=11, gid=gid)
+        self.y += self.LAYER_TITLE
+
+    def row(self, h: float, pad: float, sharex=None):
+        self.y += pad
+        bottom = 1 - (self.y + h) / self.total
+        ax = self.fig.add_axes((self.LEFT / self.width, bottom, (self.width - self.LEFT - self.RIGHT) / self.width,
+                                h / self.total), sharex=sharex)
+        cax = self.fig.add_axes(((self.width - self.RIGHT + 0.1) / self.width, bottom, self.BAR / self.width,
+                                 h / self.total))
+        self.y += h + self.GAP
+        return ax, cax
+
+    def end_layer(self) -> None:
+        self.y += self.XLABEL + self.LAYER_GAP
 
 
 def _cmap(scale: Scale):
@@ -69,10 +105,12 @@ def _cmap(scale: Scale):
 
 def run_figures(report, selection=None, pages: bool = False) -> List:
     """The heatmaps of a :class:`~lstm_inspect.reports.run.RunReport` as matplotlib
-    figures: one figure holding a group of axes per traced layer, or with ``pages`` one
-    figure per layer (a page of a PDF). ``selection`` narrows the run again (default:
-    the report's own selection). Each heatmap's image array is the trace's values for
-    the first selected sample, units down and input time across."""
+    figures: one figure holding every traced layer, or with ``pages`` one figure per
+    layer (a page of a PDF). ``selection`` narrows the run again (default: the report's
+    own selection). Each heatmap's image array is the trace's values for the first
+    selected sample, units down and input time across; its axes' gid is
+    ``<layer path>/<quantity>`` (``<layer path>/input/<name>`` for input strips;
+    ``<layer path>#2/...`` for the second call of a shared layer)."""
     from .selection import select
 
     selected = select(report.result, selection) if selection is not None else report.selected
@@ -81,56 +119,66 @@ def run_figures(report, selection=None, pages: bool = False) -> List:
         fig = _figure(WIDTH, 1.0)
         fig.text(0.5, 0.5, "no recurrent layer traced", ha="center", va="center")
         return [fig]
-    if pages:
-        out = []
-        for grids in layers:
-            fig = _figure(WIDTH, _height(grids))
-            _draw_layer(fig, grids)
-            out.append(fig)
-        return out
-    fig = _figure(WIDTH, sum(_height(g) for g in layers))
-    subfigs = fig.subfigures(len(layers), 1, height_ratios=[_height(g) for g in layers], squeeze=False)[:, 0]
-    for sub, grids in zip(subfigs, layers):
-        _draw_layer(sub, grids)
-    return [fig]
+    keys = _keys([st.layer.path for st in selected])
+    groups = [[k] for k in range(len(layers))] if pages else [list(range(len(layers)))]
+    out = []
+    for group in groups:
+        stack = _Stack(_figure(WIDTH, _Stack.height([_rows(layers[k]) for k in group])))
+        for k in group:
+            _draw_layer(stack, layers[k], keys[k])
+        out.append(stack.fig)
+    return out
 
 
-def _ratios(grids: LayerGrids) -> List[float]:
-    return [0.6] * len(grids.inputs) + [1.0] * len(grids.grids)
+def _keys(paths: List[str]) -> List[str]:
+    """Each traced layer's gid prefix: its path, then ``<path>#2``, ... for later calls
+    of a shared layer."""
+    seen: dict = {}
+    out = []
+    for path in paths:
+        seen[path] = seen.get(path, 0) + 1
+        out.append(path if seen[path] == 1 else f"{path}#{seen[path]}")
+    return out
 
 
-def _height(grids: LayerGrids) -> float:
-    return ROW_HEIGHT * sum(_ratios(grids)) + 0.9
+def _rows(grids: LayerGrids) -> List[tuple]:
+    return [(0.6 * ROW_HEIGHT, 0.25)] * len(grids.inputs) + [(ROW_HEIGHT, 0.25)] * len(grids.grids)
 
 
-def _draw_layer(container, grids: LayerGrids) -> None:
+def _draw_layer(stack: _Stack, grids: LayerGrids, key: str) -> None:
     st = grids.trace
     v = st.layer.view
     cls = v.class_name if not v.cell_class else f"{v.class_name}({v.cell_class})"
     title = f"{v.path} · {cls} · {v.units} units · {v.direction} · sample {st.samples[0]}"
     if st.spatial:
         title += f" · {st.spatial}"
-    container.suptitle(title, fontsize=11)
-    rows = grids.inputs + grids.grids
-    axes = container.subplots(len(rows), 1, sharex=True, squeeze=False,
-                              gridspec_kw={"height_ratios": _ratios(grids)})[:, 0]
+    stack.title(title, gid=f"{key}/title")
     t0, t1 = (int(grids.times[0]), int(grids.times[-1])) if len(grids.times) else (0, 0)
-    for k, (ax, grid) in enumerate(zip(axes, rows)):
-        first = 0 if k < len(grids.inputs) else st.units[0]
+    first_ax = None
+    rows = grids.inputs + grids.grids
+    for k, (grid, (h, pad)) in enumerate(zip(rows, _rows(grids))):
+        ax, cax = stack.row(h, pad, sharex=first_ax)
+        first_ax = first_ax or ax
+        is_input = k < len(grids.inputs)
+        first = 0 if is_input else st.units[0]
         last = first + grid.values.shape[0] - 1
+        ax.set_gid(f"{key}/input/{grid.name}" if is_input else f"{key}/{grid.name}")
         im = ax.imshow(grid.values, aspect="auto", interpolation="nearest", cmap=_cmap(grid.scale),
                        vmin=grid.scale.lo, vmax=grid.scale.hi, extent=(t0 - 0.5, t1 + 0.5, last + 0.5, first - 0.5))
-        container.colorbar(im, ax=ax, pad=0.01, fraction=0.04, ticks=grid.scale.ticks())
-        ax.set_ylabel(grid.name if k >= len(grids.inputs) else "input", rotation=0, ha="right", va="center")
-        ax.set_title(f"{grid.title}" + ("" if k < len(grids.inputs) else f" (units {first}:{last + 1})"),
-                     fontsize=9, loc="left")
+        stack.fig.colorbar(im, cax=cax, ticks=grid.scale.ticks())
+        cax.tick_params(labelsize=8)
+        ax.set_ylabel("input" if is_input else grid.name, rotation=0, ha="right", va="center")
+        what = "features" if is_input else "units"
+        ax.set_title(f"{grid.title} ({what} {first}:{last + 1})", fontsize=9, loc="left", y=1.0, pad=3)
         ax.yaxis.get_major_locator().set_params(integer=True)
+        ax.tick_params(labelbottom=k == len(rows) - 1, labelsize=8)
         if grids.masked is not None:
             for a, b in _runs(grids.masked > 0):
                 ax.axvspan(grids.times[a] - 0.5, grids.times[b - 1] + 0.5, facecolor="none", edgecolor="0.2",
                            hatch="///", linewidth=0)
-    axes[-1].set_xlabel("input time t" + ("  (hatched: masked steps)" if grids.masked is not None else ""))
-    axes[-1].xaxis.get_major_locator().set_params(integer=True)
+    ax.set_xlabel("input time t" + ("  (hatched: masked steps)" if grids.masked is not None else ""))
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    stack.end_layer()
 
 
 def _runs(flags: np.ndarray):
@@ -169,26 +217,21 @@ def _save(path: str, fmt: str, figures: List, protect) -> None:
 def gates_figures(report, pages: bool = False) -> List:
     """Each recurrent layer's kernel, recurrent_kernel and bias as heatmaps (Keras 2's
     fused layout, as Keras's loader converts older layouts), with the gate boundaries
-    and each gate's letter over its columns: one figure with a group of axes per layer,
-    or with ``pages`` one figure per layer."""
+    and each gate's letter over its columns: one figure holding every layer, or with
+    ``pages`` one figure per layer. Each matrix's axes' gid is ``<layer path>/<role>``."""
     layers = [_matrices(r.layer) for r in report.layers]
     if not layers:
         fig = _figure(WIDTH, 1.0)
         fig.text(0.5, 0.5, "no recurrent layers in this model", ha="center", va="center")
         return [fig]
-    heights = [_gates_height(m) for _, m in layers]
-    if pages:
-        out = []
-        for (view, mats), h in zip(layers, heights):
-            fig = _figure(WIDTH, h)
-            _draw_weights(fig, view, mats)
-            out.append(fig)
-        return out
-    fig = _figure(WIDTH, sum(heights))
-    subfigs = fig.subfigures(len(layers), 1, height_ratios=heights, squeeze=False)[:, 0]
-    for sub, (view, mats) in zip(subfigs, layers):
-        _draw_weights(sub, view, mats)
-    return [fig]
+    groups = [[g] for g in layers] if pages else [layers]
+    out = []
+    for group in groups:
+        stack = _Stack(_figure(WIDTH, _Stack.height([_gates_rows(mats) for _, mats in group])))
+        for view, mats in group:
+            _draw_weights(stack, view, mats)
+        out.append(stack.fig)
+    return out
 
 
 def _matrices(view):
@@ -201,42 +244,43 @@ def _matrices(view):
     return view, mats
 
 
-def _gates_ratio(matrix: np.ndarray) -> float:
-    return float(np.clip(matrix.shape[0] / 16, 0.5, 3.0))
+def _gates_rows(mats) -> List[tuple]:
+    return [(ROW_HEIGHT * float(np.clip(m.shape[0] / 16, 0.5, 3.0)), 0.45) for _, _, m in mats]
 
 
-def _gates_height(mats) -> float:
-    return sum(ROW_HEIGHT * _gates_ratio(m) + 0.6 for _, _, m in mats) + 0.8
-
-
-def _draw_weights(container, view, mats) -> None:
+def _draw_weights(stack: _Stack, view, mats) -> None:
     cls = view.class_name if not view.cell_class else f"{view.class_name}({view.cell_class})"
     layout = "" if view.layout == "keras2" else f" · stored {view.layout}, shown fused as Keras loads it"
-    container.suptitle(f"{view.path} · {cls} · {view.units} units · {view.direction}{layout}", fontsize=11)
-    axes = container.subplots(len(mats), 1, sharex=True, squeeze=False,
-                              gridspec_kw={"height_ratios": [_gates_ratio(m) for _, _, m in mats]})[:, 0]
+    stack.title(f"{view.path} · {cls} · {view.units} units · {view.direction}{layout}", gid=f"{view.path}/title")
     gates = view.gate_order or ("",)
-    for ax, (role, shape, m) in zip(axes, mats):
+    first_ax = None
+    for k, ((role, shape, m), (h, pad)) in enumerate(zip(mats, _gates_rows(mats))):
+        ax, cax = stack.row(h, pad, sharex=first_ax)
+        first_ax = first_ax or ax
+        ax.set_gid(f"{view.path}/{role}")
         finite = np.abs(m[np.isfinite(m)])
         limit = nice_ceil(float(finite.max())) if finite.size and finite.max() > 0 else 1.0
         scale = Scale("diverging", -limit, limit)
         im = ax.imshow(m, aspect="auto", interpolation="nearest", cmap=_cmap(scale), vmin=-limit, vmax=limit)
-        container.colorbar(im, ax=ax, pad=0.01, fraction=0.04, ticks=scale.ticks())
+        stack.fig.colorbar(im, cax=cax, ticks=scale.ticks())
+        cax.tick_params(labelsize=8)
         shown = "" if len(shape) <= 2 else f", rows are the first {len(shape) - 1} axes flattened"
-        ax.set_title(f"{role} {tuple(shape)}{shown}", fontsize=9, loc="left", pad=16)
+        ax.set_title(f"{role} {tuple(shape)}{shown}", fontsize=9, loc="left", y=1.0, pad=16)
         width = m.shape[1] // len(gates)
-        for k in range(1, len(gates)):
-            ax.axvline(k * width - 0.5, color="black", linewidth=1.2)
+        for j in range(1, len(gates)):
+            ax.axvline(j * width - 0.5, color="black", linewidth=1.2)
         ax.yaxis.get_major_locator().set_params(integer=True)
         if m.shape[0] == 1:
             ax.set_yticks([])
         elif role == "bias" and m.shape[0] == 2:
             ax.set_yticks([0, 1], ["input", "recurrent"])
+        ax.tick_params(labelbottom=k == len(mats) - 1, labelsize=8)
         top = ax.secondary_xaxis("top")
-        top.set_xticks([(k + 0.5) * width - 0.5 for k in range(len(gates))],
-                       [f"{g} {GATE_SHORT_NAMES[g]}" if g else "" for g in gates], fontweight="bold")
+        top.set_xticks([(j + 0.5) * width - 0.5 for j in range(len(gates))],
+                       [f"{g} {GATE_SHORT_NAMES[g]}" if g else "" for g in gates], fontweight="bold", fontsize=9)
         top.tick_params(length=0)
-    axes[-1].set_xlabel(f"column (gates of {view.units} columns each, in Keras order {''.join(gates)})")
+    ax.set_xlabel(f"column (gates of {view.units} columns each, in Keras order {''.join(gates)})")
+    stack.end_layer()
 
 
 def save_gates_plot(path: str, report, protect=()) -> None:
