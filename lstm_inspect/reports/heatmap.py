@@ -62,19 +62,21 @@ def _fmt(x: float) -> str:
 
 
 class _Styles:
-    """Styles by (scale kind, upper level, lower level), made once each."""
+    """Styles of half blocks by scale kind and key ``upper * (LEVELS + 2) + lower + 1``
+    (lower -1: no lower cell), made once each."""
 
     def __init__(self):
-        self._cache: Dict[Tuple[str, int, int], Style] = {}
+        self._cache: Dict[str, Dict[int, Style]] = {kind: {} for kind in _LUTS}
 
-    def get(self, kind: str, top: int, bottom: int) -> Style:
-        key = (kind, top, bottom)
-        style = self._cache.get(key)
-        if style is None:
-            lut = _LUTS[kind]
-            fg = Color.from_rgb(*map(int, lut[top]))
-            bg = Color.from_rgb(*map(int, lut[bottom])) if bottom >= 0 else None
-            style = self._cache[key] = Style(color=fg, bgcolor=bg)
+    def table(self, kind: str) -> Dict[int, Style]:
+        return self._cache[kind]
+
+    def make(self, kind: str, key: int) -> Style:
+        top, bottom = divmod(key, LEVELS + 2)
+        lut = _LUTS[kind]
+        fg = Color.from_rgb(*map(int, lut[top]))
+        bg = Color.from_rgb(*map(int, lut[bottom - 1])) if bottom else None
+        style = self._cache[kind][key] = Style(color=fg, bgcolor=bg)
         return style
 
 
@@ -141,6 +143,7 @@ class _Drawing:
         self.gutter = gutter
         self.plain = plain
         self.styles = _Styles()
+        self.segments: Dict[str, Dict[Tuple[int, int], Segment]] = {kind: {} for kind in _LUTS}
 
     def block(self, grid: Grid, title: str, first: int, per_row: int, ticks: bool) -> Iterator:
         yield from self._legend(title, grid.scale)
@@ -163,14 +166,21 @@ class _Drawing:
             yield Segment("t".rjust(self.gutter - 1) + " " + _tick_line(self.grids))
             yield Segment.line()
 
-    def _half_blocks(self, kind: str, top: np.ndarray, bottom: Optional[np.ndarray]) -> Iterator[Segment]:
-        bottom = np.full_like(top, -1) if bottom is None else bottom
-        key = top * (LEVELS + 2) + bottom
-        cuts = np.flatnonzero(np.diff(key)) + 1
-        starts = np.concatenate([[0], cuts])
-        ends = np.concatenate([cuts, [len(key)]])
-        for a, b in zip(starts.tolist(), ends.tolist()):
-            yield Segment(HALF * (b - a), self.styles.get(kind, int(top[a]), int(bottom[a])))
+    def _half_blocks(self, kind: str, top: np.ndarray, bottom: Optional[np.ndarray]) -> List[Segment]:
+        """One segment per run of equal cells: keys and runs vectorised, segments reused."""
+        key = top * (LEVELS + 2) + (0 if bottom is None else bottom + 1)
+        cuts = (np.flatnonzero(np.diff(key)) + 1).tolist()
+        starts = [0, *cuts]
+        runs = np.diff([*starts, len(key)]).tolist()
+        segments = self.segments[kind]
+        out = []
+        for k, n in zip(key[starts].tolist(), runs):
+            segment = segments.get((k, n))
+            if segment is None:
+                style = self.styles.table(kind).get(k) or self.styles.make(kind, k)
+                segment = segments[(k, n)] = Segment(HALF * n, style)
+            out.append(segment)
+        return out
 
     def _legend(self, title: str, scale: Scale) -> Iterator[Segment]:
         yield Segment(title, Style(bold=True))
