@@ -6,7 +6,10 @@ both layers (6 quantities each, and the input strip) are rendered into an in-mem
 console, as ``Terminal.display`` renders them, at several terminal sizes, with truecolor
 and without colour. Medians of ``--reps`` renderings; the forward pass is timed for scale.
 
-    python benchmarks/heatmap.py [--reps 7] [--json-out FILE]
+    python benchmarks/heatmap.py [--reps 7] [--wait-idle SECONDS] [--json-out FILE]
+
+The machine's CPU use by others is printed with the results (other processes slow every
+number here alike; the ratio to the forward pass is steadier than the milliseconds).
 """
 
 from __future__ import annotations
@@ -57,10 +60,17 @@ def render_seconds(report, columns: int, lines: int, color_system, reps: int):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reps", type=int, default=7)
+    parser.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                        help="wait up to this long for other processes to stop using the CPU first")
     parser.add_argument("--json-out")
     args = parser.parse_args(argv)
 
     import bench
+
+    if args.wait_idle:
+        bench.wait_until_idle(args.wait_idle)
+    load = bench.ForeignLoad()
+    load.start()
 
     import lstm_inspect
     from lstm_inspect.reports.run import run_report
@@ -74,12 +84,16 @@ def main(argv=None) -> int:
         report = run_report(model, x, Selection(samples=[0]))
         forward = time.perf_counter() - start
     results = {"forward_s": forward, "render": {}}
-    print(f"2xLSTM({bench.UNITS}) x {bench.STEPS} steps, batch 1: run_report {forward * 1000:.0f} ms")
+    print(f"2xLSTM({bench.UNITS}) x {bench.STEPS} steps, batch 1: run_report (forward pass, traced) "
+          f"{forward * 1000:.0f} ms")
     for label, columns, lines, color_system in CASES:
         seconds, size = render_seconds(report, columns, lines, color_system, args.reps)
         results["render"][label] = {"seconds": seconds, "characters": size}
         verdict = "ok" if seconds < 0.5 else "OVER the 0.5 s goal"
-        print(f"  heatmap view {label:<20} {seconds * 1000:7.1f} ms  {size / 1000:8.1f} kB  {verdict}")
+        print(f"  heatmap view {label:<20} {seconds * 1000:7.1f} ms  {seconds / forward:5.2f}x the forward pass  "
+              f"{size / 1000:8.1f} kB  {verdict}")
+    results["foreign_load_cores"] = load.stop()
+    print(f"other processes used {results['foreign_load_cores']:.2f} cores on average meanwhile")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=2))
     return 0
