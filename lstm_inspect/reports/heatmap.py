@@ -155,7 +155,7 @@ class _Drawing:
             label = str(first + r * per_row) if k % every == 0 else ""
             yield Segment(label.rjust(self.gutter - 1) + " ")
             if self.plain:
-                yield Segment("".join(_SHADE_CHARS[idx[r]]).rstrip())
+                yield Segment(_SHADE_CODES[idx[r]].tobytes().decode("utf-32-le").rstrip())
             else:
                 yield from self._half_blocks(grid.scale.kind, idx[r], idx[r + 1] if r + 1 < rows else None)
             yield Segment.line()
@@ -198,7 +198,7 @@ class _Drawing:
         yield Segment.line()
 
 
-_SHADE_CHARS = np.array(list(SHADES) + ["?"])
+_SHADE_CODES = np.array([ord(ch) for ch in SHADES + "?"], dtype="<u4")  #: level -> code point (NaN: ?)
 
 
 def _mask_line(masked: np.ndarray) -> str:

@@ -95,9 +95,7 @@ def scale_for(values: np.ndarray, bounds: Optional[Tuple[float, float]]) -> Scal
     for values bounded to [-1, 1] and to the largest magnitude shown (rounded up to two
     significant digits) for the rest, or for values outside their bounds (an initial
     state, say), so nothing is ever clipped silently."""
-    finite = values[np.isfinite(values)] if values.size else values
-    lo = float(finite.min()) if finite.size else 0.0
-    hi = float(finite.max()) if finite.size else 0.0
+    lo, hi = _finite_range(values)
     if bounds == (0.0, 1.0) and lo >= 0.0 and hi <= 1.0:
         return Scale("sequential", 0.0, 1.0)
     limit = max(abs(lo), abs(hi))
@@ -105,6 +103,17 @@ def scale_for(values: np.ndarray, bounds: Optional[Tuple[float, float]]) -> Scal
         return Scale("diverging", -1.0, 1.0)
     limit = nice_ceil(limit) if limit > 0 else 1.0
     return Scale("diverging", -limit, limit)
+
+
+def _finite_range(values: np.ndarray) -> Tuple[float, float]:
+    """The smallest and largest finite value (0, 0 when there is none)."""
+    if not values.size:
+        return 0.0, 0.0
+    lo, hi = float(values.min()), float(values.max())
+    if math.isfinite(lo) and math.isfinite(hi):
+        return lo, hi
+    finite = values[np.isfinite(values)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
 
 
 def input_scale(values: np.ndarray) -> Scale:
@@ -207,9 +216,9 @@ def layer_grids(st: SelectedTrace, columns: Optional[int] = None, rows: Optional
     view = st.layer.view
     grids = []
     for name, values in st.values.items():
-        a = np.asarray(values[0])[order].T  # (units, steps) in input time
+        a = np.asarray(values[0])[order]  # (steps, units) in input time; binned, then transposed
         scale = scale_for(a, nominal_bounds(view, name))
-        grids.append(Grid(name, QUANTITY_NAMES.get(name, name), scale, bin_mean(bin_mean(a, sb, 1), ub, 0)))
+        grids.append(Grid(name, QUANTITY_NAMES.get(name, name), scale, bin_mean(bin_mean(a, sb, 0), ub, 1).T))
     out = LayerGrids(st, times, sb, ub, grids)
     if st.masked is not None and np.any(st.masked[0]):
         out.masked = bin_mean(np.asarray(st.masked[0], np.float32)[order][None, :], sb, 1)[0]
