@@ -10,7 +10,7 @@ pyplot, so no display is needed and no global backend is changed. Files are writ
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import List
 
 import numpy as np
 
@@ -288,6 +288,3 @@ def save_gates_plot(path: str, report, protect=()) -> None:
     fmt = check_plot_file(path)
     _save(path, fmt, gates_figures(report, pages=fmt == "pdf"), protect)
 
-
-def plot_format(path: str) -> Optional[str]:
-    return FORMATS.get(os.path.splitext(os.fspath(path))[1].lower())

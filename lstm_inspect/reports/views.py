@@ -186,10 +186,6 @@ class LayerGrids:
     def columns(self) -> int:
         return len(self.times) and -(-len(self.times) // self.step_bin)
 
-    def column_times(self) -> np.ndarray:
-        """The input time of each column's first step."""
-        return self.times[:: self.step_bin]
-
 
 def time_order(steps: np.ndarray):
     """An index that puts processing-order steps in input time (a slice where it can)."""
