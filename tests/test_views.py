@@ -287,3 +287,17 @@ def test_views_on_real_files(runner, tmp_path, name, monkeypatch):
     heat = invoke(runner, ["run", path, "--input", x_path, "--view", "heatmap"])
     assert heat.exit_code == 0, heat.stderr
     assert "input gate" in heat.stdout or "update gate" in heat.stdout
+
+
+def test_nan_cells_are_marked(runner, tmp_path, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    x = np.random.default_rng(0).standard_normal((1, 80, 3)).astype(np.float32)
+    x[0, 10:20, 1] = np.nan
+    np.save(tmp_path / "nan.npy", x)
+    result = invoke(runner, ["run", "sample_models/k2/stacked_lstm.h5", "--input", tmp_path / "nan.npy",
+                             "--layer", "lstm_a"])
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    k = lines.index(next(x for x in lines if x.startswith("input 'input'")))
+    assert lines[k].endswith(" · ? NaN")
+    assert lines[k + 2][5:].index("?" * 10) == 10  # steps 10 to 19, one column a step

@@ -146,7 +146,7 @@ class _Drawing:
         self.segments: Dict[str, Dict[Tuple[int, int], Segment]] = {kind: {} for kind in _LUTS}
 
     def block(self, grid: Grid, title: str, first: int, per_row: int, ticks: bool) -> Iterator:
-        yield from self._legend(title, grid.scale)
+        yield from self._legend(title, grid.scale, nan=bool(np.isnan(grid.values).any()))
         rows = grid.values.shape[0]
         idx = levels(grid.values, grid.scale, len(SHADES) if self.plain else LEVELS)
         step = 1 if self.plain else 2
@@ -182,7 +182,7 @@ class _Drawing:
             out.append(segment)
         return out
 
-    def _legend(self, title: str, scale: Scale) -> Iterator[Segment]:
+    def _legend(self, title: str, scale: Scale, nan: bool) -> Iterator[Segment]:
         yield Segment(title, Style(bold=True))
         lo, mid, hi = (_fmt(x) for x in scale.ticks())
         if self.plain:
@@ -195,6 +195,8 @@ class _Drawing:
             yield Segment(f" {mid} ")
             yield from cells[len(cells) // 2 :]
             yield Segment(f" {hi}")
+        if nan:
+            yield Segment(" · ? NaN" if self.plain else " · grey NaN")
         yield Segment.line()
 
 
