@@ -8,7 +8,11 @@ import sys
 from conftest import ROOT
 
 PACKAGE = ROOT / "lstm_inspect"
-ALLOWED = {"h5py": "reading/", "rich": ("reports/render.py", "reports/render_compare.py", "reports/terminal.py"), "click": "cli/"}
+ALLOWED = {
+    "h5py": "reading/",
+    "rich": ("reports/render.py", "reports/render_compare.py", "reports/heatmap.py", "reports/terminal.py"),
+    "click": "cli/",
+}
 
 
 def _imports(path):

@@ -18,8 +18,11 @@ from .options import emit, library_errors, model_options, warn_all
     help="What hard_sigmoid means: keras2 = clip(0.2x+0.5), keras3 = clip(x/6+0.5). "
     "Default: from the Keras version that wrote the file.",
 )
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also draw each weight matrix with its gate columns into this .png, .svg or .pdf (needs matplotlib).")
 @library_errors
-def gates(model: str, config: Optional[str], as_json: bool, hard_sigmoid: Optional[str]) -> None:
+def gates(model: str, config: Optional[str], as_json: bool, hard_sigmoid: Optional[str],
+          plot_out: Optional[str] = None) -> None:
     """Label every gate slice of every recurrent weight array in MODEL.
 
     For each recurrent layer (each direction of a Bidirectional on its own) a
@@ -29,8 +32,16 @@ def gates(model: str, config: Optional[str], as_json: bool, hard_sigmoid: Option
     from ..api import load
     from ..reports.labels import label_gates
 
+    if plot_out:
+        from ..reports.plot import check_plot_file
+
+        check_plot_file(plot_out)
     m = load(model, config=config)
     report = label_gates(m, hard_sigmoid=hard_sigmoid)
+    if plot_out:
+        from ..reports.plot import save_gates_plot
+
+        save_gates_plot(plot_out, report, protect=[p for p in (model, config) if p])
     warn_all(m.warnings)
 
     def document():

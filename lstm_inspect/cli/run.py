@@ -27,9 +27,13 @@ from .options import emit, library_errors, model_options, note_all, terminal, wa
               help="What hard_sigmoid means (default: from the Keras version that wrote the file).")
 @click.option("--until", metavar="PATH", help="Stop after this layer; its output becomes the output.")
 @click.option("--pixel", metavar="R,C", help="ConvLSTM: show gate maps at this position (default: spatial mean).")
+@click.option("--view", type=click.Choice(["heatmap", "table"]), default=None,
+              help="Heatmaps or a table per layer (default: table up to 64 steps, heatmap beyond).")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Also draw the heatmaps into this .png, .svg or .pdf (needs matplotlib).")
 @library_errors
 def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl, npz_out, initial_state, state_out,
-        hard_sigmoid, until, pixel) -> None:
+        hard_sigmoid, until, pixel, view, plot_out) -> None:
     """Run MODEL forward in numpy on --input and show, for each recurrent layer,
     every gate, the cell state and the hidden state at each timestep, then the
     model's outputs (equal to Keras's model.predict)."""
@@ -43,6 +47,12 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     if npz_out and state_out and same_file(npz_out, state_out):
         raise click.UsageError("--npz and --state-out name the same file")
     tables = not (as_json or jsonl)
+    if view and not tables:
+        raise click.UsageError("--view chooses the terminal view; it cannot be used with --json or --jsonl")
+    if plot_out:
+        from ..reports.plot import check_plot_file
+
+        check_plot_file(plot_out)
     selection = Selection(  # usage errors first, before the model is read
         samples=[sample if sample is not None else 0] if tables or sample is not None else None,
         units=parse_range(units, "--units"),
@@ -53,16 +63,24 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     m = load(model, config=config)
     protect = [p for p in (model, config, input_path, initial_state) if p and p != "-"]
     options = {"hard_sigmoid": hard_sigmoid, "until": until, "initial_states": initial_state,
-                   "max_units": DEFAULT_UNITS if tables else None}
+                   "max_units": DEFAULT_UNITS if tables and view == "table" else None}
     term = terminal()
     with term.progress() as progress:
-        if jsonl and not npz_out:
+        if jsonl and not (npz_out or plot_out):
             return _stream_jsonl(m, input_path, selection, dict(options, progress=progress), state_out, protect)
         report = pipeline.run_report(m, input_path, selection, progress=progress, **options)
     if state_out:
         save_npz(state_out, pipeline.state_arrays(report.result), protect=protect)
     if npz_out:
         save_npz(npz_out, pipeline.trace_arrays(report.result), protect=protect)
+    if plot_out:
+        from ..reports.plot import save_run_plot
+
+        save_run_plot(plot_out, report, _plot_selection(selection, sample), protect=protect)
+    if tables and view is None:
+        from ..reports.views import default_view
+
+        view = default_view(report, DEFAULT_UNITS)
     # Notes and warnings only now: a run that fails prints its one Error line and nothing else.
     note_all(report.notes)
     warn_all(m.warnings)
@@ -75,6 +93,10 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
         return run_document(report)
 
     def renderables():
+        if view == "heatmap":
+            from ..reports.heatmap import heatmap_renderables
+
+            return heatmap_renderables(report)
         from ..reports.render import run_renderables
 
         return run_renderables(report)
@@ -102,6 +124,13 @@ def _write_records(report) -> None:
     from ..reports.serialize import record_line
 
     terminal().write_lines(map(record_line, report.records()))
+
+
+def _plot_selection(selection, sample):
+    """The plot's narrowing: the options given (all units unless --units), one sample."""
+    import dataclasses
+
+    return dataclasses.replace(selection, samples=[sample if sample is not None else 0])
 
 
 def _pixel(text: Optional[str]) -> Optional[Tuple[int, int]]:

@@ -10,7 +10,7 @@ import secrets
 import stat
 import zipfile
 import zlib
-from typing import IO, Dict, Sequence
+from typing import IO, BinaryIO, Callable, Dict, Sequence
 
 import numpy as np
 from numpy.lib import format as npy_format
@@ -197,6 +197,12 @@ def load_states(path: str) -> Dict[str, Dict[str, np.ndarray]]:
 
 def save_npz(path: str, arrays: Dict[str, np.ndarray], protect: Sequence[str] = ()) -> None:
     """Write ``arrays`` as an .npz at ``path`` atomically, never onto a path in ``protect``."""
+    save_atomically(path, lambda fh: write_npz(fh, arrays), protect)
+
+
+def save_atomically(path: str, write: Callable[[BinaryIO], None], protect: Sequence[str] = ()) -> None:
+    """``write(fh)`` into a temporary file beside ``path``, then rename it into place, so
+    an interrupted write leaves no partial file; never onto a path in ``protect``."""
     path = os.fspath(path)
     for other in map(os.fspath, protect):
         if same_file(path, other):
@@ -212,7 +218,7 @@ def save_npz(path: str, arrays: Dict[str, np.ndarray], protect: Sequence[str] = 
         raise InputError(write_error(err, folder), file=path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
-            write_npz(fh, arrays)
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

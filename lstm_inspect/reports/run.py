@@ -65,6 +65,7 @@ class RunReport:
     start: int = 0
     total_steps: Optional[int] = None
     final: bool = True
+    input_arrays: List[np.ndarray] = field(default_factory=list)  #: the model inputs, as run
 
     def records(self) -> Iterator[Dict]:
         """One JSON-ready record per selected layer, sample and step (``run --jsonl``)."""
@@ -192,7 +193,7 @@ def run_report(
                        progress=progress)
     notes = given.notes + _cap_units(result, selection, max_units)
     return RunReport(model, result, select(result, selection), selection, _shapes(given), notes,
-                     total_steps=_steps(given))
+                     total_steps=_steps(given), input_arrays=given.arrays)
 
 
 def run_report_chunks(
