@@ -161,7 +161,7 @@ def _op(name: str, compute, shape, streams=stepwise, **more) -> Kind:
 
 
 KINDS = [
-    _op("NotEqual", _binary(np.not_equal), _broadcast_shape),
+    _op("NotEqual", _binary(np.not_equal), _broadcast_shape, exports={"onnx": "not_equal", "torch": "not_equal"}),
     _op("Equal", _binary(np.equal), _broadcast_shape),
     _op("LogicalAnd", _binary(np.logical_and), _broadcast_shape),
     _op("LogicalOr", _binary(np.logical_or), _broadcast_shape),
@@ -169,7 +169,7 @@ KINDS = [
     _op("ZerosLike", _unary(lambda layer, a: np.zeros_like(a, dtype=_dtype(layer))), _unary_shape),
     _op("OnesLike", _unary(lambda layer, a: np.ones_like(a, dtype=_dtype(layer))), _unary_shape),
     _op("Cast", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.float32)), _unary_shape),
-    _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis")),
+    _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis"), exports={"onnx": "any", "torch": "any"}),
     _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis")),
     _op("ExpandDims", _unary(_expand_dims), _expand_shape, stepwise_on("axis")),
     _op("Squeeze", _unary(_squeeze), _squeeze_shape, stepwise_on("axis")),
