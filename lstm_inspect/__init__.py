@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 # (and the CLI's ``--help`` and ``--version``) does not load numpy and the whole library.
 _RUN = ("run_report", "run_report_chunks", "run_records", "read_inputs", "trace_arrays", "state_arrays",
         "RunReport", "ModelInputs")
+_EXPORT = ("export_onnx", "export_torch", "export_npz")
 _ERRORS = ("LstmInspectError", "NotAKerasFileError", "CorruptFileError", "ConfigError", "UnsupportedError")
 
 
@@ -35,6 +36,10 @@ def __getattr__(name):
         from .forward import stream
 
         value = getattr(stream, name)
+    elif name in _EXPORT:
+        from . import export
+
+        value = getattr(export, name)
     elif name in _ERRORS:
         from . import errors
 
@@ -72,6 +77,9 @@ __all__ = [
     "state_arrays",
     "load_states",
     "Selection",
+    "export_onnx",
+    "export_torch",
+    "export_npz",
     "RunReport",
     "ModelInputs",
     "LstmInspectError",

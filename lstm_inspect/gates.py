@@ -16,6 +16,14 @@ KERAS1_LSTM_ARRAY_GATES: Tuple[str, ...] = ("i", "c", "f", "o")
 #: GRU in every Keras (Keras 1 arrays are stored in this order too).
 GRU_GATES: Tuple[str, ...] = ("z", "r", "h")
 KERAS1_GRU_ARRAY_GATES: Tuple[str, ...] = GRU_GATES
+#: ONNX LSTM's W/R/B blocks (the operator specification): i, o, f, c.
+ONNX_LSTM_GATES: Tuple[str, ...] = ("i", "o", "f", "c")
+#: ONNX GRU's blocks: z, r, h, Keras's own order (no reordering, only a transpose).
+ONNX_GRU_GATES: Tuple[str, ...] = GRU_GATES
+#: PyTorch nn.LSTM's blocks i, f, g, o (g is Keras's c): Keras's own order.
+TORCH_LSTM_GATES: Tuple[str, ...] = ("i", "f", "c", "o")
+#: PyTorch nn.GRU's blocks r, z, n (n is Keras's h): the first two of Keras's swap.
+TORCH_GRU_GATES: Tuple[str, ...] = ("r", "z", "h")
 #: SimpleRNN has no gates.
 NO_GATES: Tuple[str, ...] = ()
 

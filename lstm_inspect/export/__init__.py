@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import List, Optional, Sequence
 
+from ..errors import LstmInspectError
 from ..model import Model
 
 
@@ -23,8 +24,10 @@ class Export:
     notes: List[str] = field(default_factory=list)
 
 
-def export_onnx(model: Model, path, hard_sigmoid: Optional[str] = None, protect: Sequence[str] = ()) -> Export:
-    """Write ``model`` as one ONNX file at ``path``."""
+def export_onnx(model: Model, path, hard_sigmoid: Optional[str] = None, protect: Sequence[str] = (),
+                layer_outputs: bool = False) -> Export:
+    """Write ``model`` as one ONNX file at ``path`` (``layer_outputs``: each recurrent layer's
+    output too, as further graph outputs named ``layer:<path>``)."""
     from .files import write_atomic
     from .notes import plan_notes
     from .onnx import OPSET, build, require_onnx
@@ -32,7 +35,10 @@ def export_onnx(model: Model, path, hard_sigmoid: Optional[str] = None, protect:
 
     require_onnx()
     plan = lower(model, "onnx", hard_sigmoid)
-    proto, masked = build(plan)
+    try:
+        proto, masked = build(plan, layer_outputs)
+    except LstmInspectError as e:
+        raise e.with_file(model.file) from None
     notes = plan_notes(plan, "onnx")
     notes.append(f"ONNX opset {OPSET}, IR version {proto.ir_version}; batch and time dimensions are symbolic")
     if masked:
@@ -51,7 +57,10 @@ def export_torch(model: Model, folder, hard_sigmoid: Optional[str] = None, prote
     from .torch import build
 
     plan = lower(model, "torch", hard_sigmoid)
-    source, state, notes = build(plan)
+    try:
+        source, state, notes = build(plan, os.path.basename(model.file))
+    except LstmInspectError as e:
+        raise e.with_file(model.file) from None
     folder = os.fspath(folder)
     make_folder(folder, protect)
     py, weights = os.path.join(folder, "model.py"), os.path.join(folder, "model.safetensors")
@@ -60,11 +69,11 @@ def export_torch(model: Model, folder, hard_sigmoid: Optional[str] = None, prote
     return Export([py, weights], plan_notes(plan, "torch") + notes)
 
 
-def export_npz(model: Model, path, protect: Sequence[str] = ()) -> Export:
+def export_npz(model: Model, path, hard_sigmoid: Optional[str] = None, protect: Sequence[str] = ()) -> Export:
     """Write every weight of ``model`` per gate as an .npz at ``path``, with a manifest."""
-    from .npz import gate_arrays
     from ..reading.files import save_npz
+    from .npz import gate_arrays
 
-    arrays, notes = gate_arrays(model)
+    arrays, notes = gate_arrays(model, hard_sigmoid)
     save_npz(os.fspath(path), arrays, protect=protect)
     return Export([os.fspath(path)], notes)

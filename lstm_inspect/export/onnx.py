@@ -18,15 +18,12 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from ..errors import UnsupportedError
-from ..gates import LSTM_GATES
+from ..gates import LSTM_GATES, ONNX_LSTM_GATES
 from .plan import Op, Plan
 
 #: Pinned so that current onnxruntime (1.17 and later) loads the file.
 OPSET = 17
 IR_VERSION = 8
-#: ONNX LSTM gate order (W, R, B blocks), and ONNX GRU's (the same as Keras's).
-ONNX_LSTM_GATES = ("i", "o", "f", "c")
-ONNX_GRU_GATES = ("z", "r", "h")
 
 INSTALL = "pip install 'lstm-inspect[onnx]'  (or: pip install onnx)"
 
@@ -40,6 +37,7 @@ _RNN_ACTS = {
     "elu": ("Elu", 1.0, None),
     "linear": ("Affine", 1.0, 0.0),
 }
+_ONNX_OP = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "RNN"}
 _DEFAULTS = {"HardSigmoid": (0.2, 0.5), "Elu": (1.0, None), "Affine": (None, None)}
 
 
@@ -59,6 +57,10 @@ class _Graph:
         self.n = 0
         self.bad_rows: List[str] = []  #: per-row flags: the mask is not live-steps-first
         self._lens: Dict[str, str] = {}
+        self.dtypes = plan.dtypes
+
+    def value_dtype(self, name: str) -> str:
+        return self.dtypes.get(name, "float32")
 
     def tmp(self, hint: str = "t") -> str:
         self.n += 1
@@ -115,10 +117,11 @@ class _Graph:
             elif name in _RNN_ACTS:
                 out.append(_RNN_ACTS[name])
             else:
-                raise UnsupportedError(f"layer '{path}': {key} '{name}' is not among the ONNX {kind.upper()} activations")
+                raise UnsupportedError(f"layer '{path}': {key} '{name}' is not among the activations of ONNX's "
+                                      f"{_ONNX_OP[kind]} operator (export --to torch computes it)")
         return out
 
-    def weights(self, cell: Dict, module: str, suffix: str):
+    def weights(self, cell: Dict):
         """W, R, B in ONNX layout for one direction (each (1, ...))."""
         p = self.plan.params
         K, U = p[cell["kernel"]], p[cell["recurrent_kernel"]]
@@ -143,11 +146,11 @@ class _Graph:
 
     def recurrent(self, op: Op, cells: List[Dict], x: str, mask: Optional[str], init: List[Optional[str]], zero: bool):
         kind = cells[0]["kind"]
-        onnx_op = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "RNN"}[kind]
+        onnx_op = _ONNX_OP[kind]
         bidirectional = len(cells) == 2
         Ws, Rs, Bs, acts = [], [], [], []
-        for d, cell in enumerate(cells):
-            W, R, B = self.weights(cell, op.module, "_reverse" if d else "")
+        for cell in cells:
+            W, R, B = self.weights(cell)
             Ws.append(W)
             Rs.append(R)
             Bs.append(B)
@@ -181,7 +184,7 @@ class _Graph:
         Y_c = outs[2] if kind == "lstm" else None
         seq = cells[0]["return_sequences"]
         results = []
-        for d, cell in enumerate(cells):
+        for d in range(len(cells)):
             if seq:
                 y = self.one("Transpose", [self.one("Gather", [Y, self.const(np.int64(d))], axis=1)], perm=[1, 0, 2])
                 if backwards:  # Keras returns the reversed sequence
@@ -199,11 +202,17 @@ class _Graph:
         return results, finals
 
     def _alphas(self, acts, path: str) -> Dict:
-        """activation_alpha/beta, written only where the ONNX specification (entries in the
-        order of the activations) and onnxruntime (entries for the activations that take
-        them) read them alike: every parametrised activation before every other one."""
-        if all(_DEFAULTS.get(a, (None, None)) == (al, be) or (a not in _DEFAULTS) for a, al, be in acts):
+        """activation_alpha/beta, written only where the ONNX specification (one entry per
+        activation, in order) and onnxruntime (entries for the activations that take them,
+        in order) read them alike: every parametrised activation with the same values, or
+        every parametrised activation before every other one."""
+        # HardSigmoid always explicit (its alpha is the classic mismatch), others where not default
+        if not any(a == "HardSigmoid" or (a in _DEFAULTS and _DEFAULTS[a] != (al, be)) for a, al, be in acts):
             return {}
+        taking = {(al, be) for a, al, be in acts if a in _DEFAULTS}
+        if len(taking) == 1:
+            ((al, be),) = taking
+            return {"activation_alpha": [al or 0.0] * len(acts), "activation_beta": [be or 0.0] * len(acts)}
         k = 0
         while k < len(acts) and acts[k][0] in _DEFAULTS:
             k += 1
@@ -289,6 +298,8 @@ def _emit(g: _Graph, op: Op, v: Dict[str, str]) -> None:
             m = g.one("Unsqueeze", [g.one("Cast", [ins[1]], to=g.onnx.TensorProto.FLOAT), g.ints([-1])])
             total = g.one("ReduceSum", [g.one("Mul", [ins[0], m]), g.ints([1])], keepdims=0)
             out(g.one("Div", [total, g.one("ReduceSum", [m, g.ints([1])], keepdims=0)]))
+    elif op.op in _MORE:
+        out(_MORE[op.op](g, op, ins))
     elif op.op in ("recurrent", "bidirectional"):
         cells = [a["cell"]] if op.op == "recurrent" else [a["forward"], a["backward"]]
         ys, finals = g.recurrent(op, cells, ins[0], ins[1], ins[2:], a["zero_output"])
@@ -297,8 +308,79 @@ def _emit(g: _Graph, op: Op, v: Dict[str, str]) -> None:
         raise UnsupportedError(f"layer '{op.layer}': '{op.op}' has no ONNX mapping")
 
 
-def build(plan: Plan):
-    """The plan as an ``onnx.ModelProto``, checked in full."""
+def _conv1d(g: _Graph, op: Op, ins) -> str:
+    a, p = op.attrs, g.plan.params
+    k, d = a["size"], a["dilation"]
+    xt = g.one("Transpose", [ins[0]], perm=[0, 2, 1])  # (batch, channels, steps)
+    attrs = {"kernel_shape": [k], "strides": [a["strides"]], "dilations": [d]}
+    if a["padding"] == "causal":  # d (k - 1) zeros before the first step
+        xt = g.one("Pad", [xt, g.ints([0, 0, d * (k - 1), 0, 0, 0])])
+    elif a["padding"] == "same":  # TensorFlow's SAME: the odd padding step goes at the end
+        attrs["auto_pad"] = "SAME_UPPER"
+    W = g.const(np.ascontiguousarray(p[a["kernel"]].transpose(2, 1, 0)), f"{op.module}.weight")
+    ins_ = [xt, W] + ([g.const(p[a["bias"]], a["bias"])] if a["bias"] else [])
+    return g.one("Transpose", [g.one("Conv", ins_, **attrs)], perm=[0, 2, 1])
+
+
+def _batchnorm(g: _Graph, op: Op, ins) -> str:
+    a, p = op.attrs, g.plan.params
+    c = {k: g.const(p[a[k]], a[k]) for k in ("weight", "bias", "running_mean", "running_var")}
+    std = g.one("Sqrt", [g.one("Add", [c["running_var"], g.const(np.float32(a["epsilon"]))])])
+    y = g.one("Div", [g.one("Sub", [ins[0], c["running_mean"]]), std])
+    return g.one("Add", [g.one("Mul", [y, c["weight"]]), c["bias"]])
+
+
+def _pool1d(g: _Graph, op: Op, ins) -> str:
+    a = op.attrs
+    xt = g.one("Transpose", [ins[0]], perm=[0, 2, 1])
+    attrs = {"kernel_shape": [a["size"]], "strides": [a["strides"]]}
+    if a["padding"] == "same":  # averages count only the steps inside (Keras's and ONNX's default)
+        attrs["auto_pad"] = "SAME_UPPER"
+    y = g.one("MaxPool" if a["kind"] == "max" else "AveragePool", [xt], **attrs)
+    return g.one("Transpose", [y], perm=[0, 2, 1])
+
+
+def _reduce_bool(g: _Graph, x: str, op: str, axis: int) -> str:
+    y = g.one(op, [g.one("Cast", [x], to=g.onnx.TensorProto.INT32)], axes=[axis], keepdims=0)
+    return g.one("Cast", [y], to=g.onnx.TensorProto.BOOL)
+
+
+def _zeros_like(g: _Graph, op: Op, ins) -> str:
+    dtype = np.bool_ if g.value_dtype(op.outs[0]) == "bool" else np.float32
+    return g.one("ConstantOfShape", [g.one("Shape", [ins[0]])],
+                 value=g.onnx.numpy_helper.from_array(np.zeros(1, dtype), "zero"))
+
+
+_MORE = {
+    "conv1d": _conv1d,
+    "batchnorm": _batchnorm,
+    "layernorm": lambda g, op, ins: g.one("LayerNormalization", [ins[0], g.const(g.plan.params[op.attrs["weight"]],
+                                          op.attrs["weight"]), g.const(g.plan.params[op.attrs["bias"]], op.attrs["bias"])],
+                                          axis=-1, epsilon=op.attrs["epsilon"]),
+    "pool1d": _pool1d,
+    "max_time": lambda g, op, ins: g.one("ReduceMax", [ins[0]], axes=[1], keepdims=0),
+    "pad_time": lambda g, op, ins: g.one("Pad", [ins[0], g.ints([0, op.attrs["pads"][0], 0, 0, op.attrs["pads"][1], 0])]),
+    "crop_time": lambda g, op, ins: g.one("Slice", [ins[0], g.ints([op.attrs["crops"][0]]),
+                                                    g.ints([-op.attrs["crops"][1] or 2**62]), g.ints([1])]),
+    "flatten": lambda g, op, ins: g.one("Flatten", [ins[0]], axis=1),
+    "reshape": lambda g, op, ins: g.one("Reshape", [ins[0], g.ints([0] + list(op.attrs["shape"]))]),
+    "permute": lambda g, op, ins: g.one("Transpose", [ins[0]], perm=[0] + list(op.attrs["dims"])),
+    "repeat": lambda g, op, ins: g.one("Tile", [g.one("Unsqueeze", [ins[0], g.ints([1])]), g.ints([1, op.attrs["n"], 1])]),
+    "not_equal": lambda g, op, ins: g.one("Not", [g.one("Equal", [ins[0], g.const(
+        np.asarray(op.attrs["value"], np.int32 if g.value_dtype(op.ins[0]) == "int32" else np.float32))])]),
+    "expand_dims": lambda g, op, ins: g.one("Unsqueeze", [ins[0], g.ints([op.attrs["axis"]])]),
+    "zeros_like": _zeros_like,
+    "logical_or": lambda g, op, ins: g.one("Or", ins),
+    "logical_and": lambda g, op, ins: g.one("And", ins),
+    "logical_not": lambda g, op, ins: g.one("Not", ins),
+    "reduce_any": lambda g, op, ins: _reduce_bool(g, ins[0], "ReduceMax", op.attrs["axis"]),
+    "reduce_all": lambda g, op, ins: _reduce_bool(g, ins[0], "ReduceMin", op.attrs["axis"]),
+}
+
+
+def build(plan: Plan, layer_outputs: bool = False):
+    """The plan as an ``onnx.ModelProto``, checked in full. ``layer_outputs`` adds each
+    recurrent layer's output as a further graph output named ``layer:<path>``."""
     onnx = require_onnx()
     h = onnx.helper
     g = _Graph(onnx, plan)
@@ -306,7 +388,10 @@ def build(plan: Plan):
     inputs = []
     types = {"float32": onnx.TensorProto.FLOAT, "int32": onnx.TensorProto.INT32}
     for v, shape in plan.inputs:
-        dims = ["batch"] + [("time" if k == 1 and d is None else d) for k, d in enumerate(shape[1:], 1)]
+        # batch symbolic, and time (axis 1 of a sequence or of token ids) even where Keras fixed it
+        timed = len(shape) >= 3 or (len(shape) == 2 and v.dtype == "int32")
+        time = "time" if not inputs else f"{v.name}_time"  # inputs may differ in length
+        dims = ["batch"] + [(time if k == 1 and timed else d) for k, d in enumerate(shape[1:], 1)]
         dims = [f"{v.name}_dim{k}" if d is None else d for k, d in enumerate(dims)]
         inputs.append(h.make_tensor_value_info(v.name, types[v.dtype], dims))
         values[v.name] = v.name
@@ -323,6 +408,15 @@ def build(plan: Plan):
             y = g.one("Where", [flag, g.const(np.float32(np.nan)), y])
         g.node("Identity", [y], outs=[name])
         outputs.append(h.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None] * v.rank))
+    if layer_outputs:
+        seen = set()
+        for op in plan.ops:
+            if op.op == "recurrent" and op.layer not in seen:
+                seen.add(op.layer)
+                name = f"layer:{op.layer}"
+                g.node("Identity", [values[op.outs[0]]], outs=[name])
+                rank = 3 if op.attrs["cell"]["return_sequences"] else 2
+                outputs.append(h.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None] * rank))
     graph = h.make_graph(g.nodes, "lstm_inspect_export", inputs, outputs, initializer=list(g.inits.values()))
     model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], ir_version=IR_VERSION,
                          producer_name="lstm-inspect")

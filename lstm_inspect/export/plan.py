@@ -64,6 +64,7 @@ class Plan:
     params: Dict[str, np.ndarray] = field(default_factory=dict)
     notes: List[str] = field(default_factory=list)
     hard_sigmoid: str = "keras2"
+    dtypes: Dict[str, str] = field(default_factory=dict)  #: value name -> dtype (not float32 only)
     _n: int = 0
 
     def value(self, rank: int, dtype: str = "float32", hint: str = "v") -> Value:
@@ -71,6 +72,9 @@ class Plan:
         return Value(f"{_ident(hint)}_{self._n}", rank, dtype)
 
     def add(self, op: str, ins, outs: List[Value], layer: str, module: str, **attrs) -> List[Value]:
+        for v in list(ins) + outs:
+            if v is not None and v.dtype != "float32":
+                self.dtypes[v.name] = v.dtype
         self.ops.append(Op(op, [None if v is None else v.name for v in ins], [v.name for v in outs], attrs, layer, module))
         return outs
 
@@ -160,12 +164,16 @@ class Lowering:
             reason = (kind.refuse(layer) if kind.refuse else None) or f"{layer.class_name} {kind.refusal}"
             raise UnsupportedError(f"{where} cannot be exported: {reason}")
         if not key:
-            raise UnsupportedError(f"{where} cannot be exported to {TARGETS[self.target]}: "
-                                   f"lstm-inspect does not map {layer.class_name} (see the README's Export table)")
+            why = NOT_MAPPED.get(layer.class_name, f"lstm-inspect does not map {layer.class_name} yet")
+            raise UnsupportedError(f"{where} cannot be exported to {TARGETS[self.target]}: {why}")
         return MAPPINGS[key](self, layer, xs, list(args), kwargs or {})
 
 
 TARGETS = {"onnx": "ONNX", "torch": "PyTorch"}
+#: Why a kind that ``run`` computes has no export mapping (the README's Export table says the same).
+NOT_MAPPED = {
+    **{f"ConvLSTM{n}D": "ONNX has no ConvLSTM operator and PyTorch no ConvLSTM module" for n in (1, 2, 3)},
+}
 
 
 def _output_names(model: Model, n: int) -> List[str]:
@@ -252,26 +260,6 @@ def _masking(low, layer, xs, args, kwargs):
                     low.module(layer), value=value)
     (y,) = p.add("apply_mask", [x, mask], [p.value(x.rank, hint=layer.name)], layer.path, low.module(layer))
     return [(y, mask)]
-
-
-def _not_equal(low, layer, xs, args, kwargs):
-    if len(args) != 2 or not isinstance(args[0], tuple) or not isinstance(args[1], (int, float)):
-        raise UnsupportedError(f"layer '{layer.path}' (NotEqual) compares something other than a tensor and a number")
-    x = args[0][0]
-    return [(x, None, ("not_equal", float(args[1])))]  # resolved by the Any that follows
-
-
-def _any(low, layer, xs, args, kwargs):
-    src = args[0] if args else None
-    axis = layer.config.get("axis", None)
-    if not (isinstance(src, tuple) and len(src) == 3 and src[2][0] == "not_equal") or axis not in (-1, [-1]) \
-            or layer.config.get("keepdims"):
-        raise UnsupportedError(f"layer '{layer.path}' (Any) is not the any(x != value, axis=-1) of a Keras mask")
-    x = src[0]
-    p = low.plan
-    (mask,) = p.add("mask_value", [x], [p.value(x.rank - 1, "bool", hint="mask")], layer.path, low.module(layer),
-                    value=src[2][1])
-    return [(mask, None)]
 
 
 def _merge(op: str):
@@ -436,6 +424,13 @@ MAPPINGS: Dict[str, Callable] = {
     "max": _merge("max"),
     "min": _merge("min"),
     "global_average_1d": _global_average,
-    "not_equal": _not_equal,
-    "any": _any,
 }
+
+
+def _more() -> None:
+    from .layers import MAPPINGS as more
+
+    MAPPINGS.update(more)
+
+
+_more()

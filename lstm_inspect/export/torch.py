@@ -17,21 +17,36 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .. import __version__
 from ..errors import UnsupportedError
-from ..gates import GRU_GATES, LSTM_GATES
+from ..gates import GRU_GATES, LSTM_GATES, TORCH_GRU_GATES, TORCH_LSTM_GATES
 from . import torch_source as src
 from .plan import Op, Plan
-
-#: PyTorch's gate order for nn.LSTM (i, f, g, o: g is Keras's c) and nn.GRU (r, z, n: n is Keras's h).
-TORCH_LSTM_GATES = ("i", "f", "c", "o")
-TORCH_GRU_GATES = ("r", "z", "h")
 
 _ACTS = {
     "tanh": "torch.tanh({x})", "sigmoid": "torch.sigmoid({x})", "relu": "torch.relu({x})",
     "hard_sigmoid": "hard_sigmoid({x})", "softsign": "F.softsign({x})", "softplus": "F.softplus({x})",
     "elu": "F.elu({x})", "selu": "F.selu({x})", "swish": "F.silu({x})", "silu": "F.silu({x})",
     "gelu": "F.gelu({x})", "exponential": "torch.exp({x})", "softmax": "torch.softmax({x}, dim=-1)",
+}
+
+
+#: Plan operations written as one expression ({x}: the first input, {y}: the last; attrs by name).
+_SIMPLE = {
+    "max_time": "{x}.amax(dim=1)",
+    "pad_time": "F.pad({x}, (0, 0, {pads[0]}, {pads[1]}))",
+    "crop_time": "{x}[:, {crops[0]} : {x}.shape[1] - {crops[1]}]",
+    "flatten": "{x}.flatten(1)",
+    "reshape": "{x}.reshape({x}.shape[0], *{shape})",
+    "permute": "{x}.permute(0, *{dims})",
+    "repeat": "{x}.unsqueeze(1).repeat(1, {n}, 1)",
+    "not_equal": "{x} != {value!r}",
+    "expand_dims": "{x}.unsqueeze({axis})",
+    "zeros_like": "torch.zeros_like({x}, dtype=torch.bool)",
+    "logical_or": "{x} | {y}",
+    "logical_and": "{x} & {y}",
+    "logical_not": "~{x}",
+    "reduce_any": "{x}.any(dim={axis})",
+    "reduce_all": "{x}.all(dim={axis})",
 }
 
 
@@ -82,6 +97,8 @@ class _Writer:
         self.declared: Dict[str, str] = {}
         self.notes: List[str] = []
         self.custom = False
+        self.helpers = False  #: same_pad and pool1d are used
+        self.params = False  #: the Params container is used
 
     def declare(self, module: str, line: str, params: Dict[str, np.ndarray]) -> None:
         if module in self.declared:
@@ -137,6 +154,10 @@ class _Writer:
             else:
                 m = f"{v[1]}.unsqueeze(-1).to({v[0]}.dtype)"
                 self.emit(f"{out[0]} = ({v[0]} * {m}).sum(dim=1) / {m}.sum(dim=1)  # the mean over live steps")
+        elif op.op in _SIMPLE:
+            self.emit(f"{out[0]} = " + _SIMPLE[op.op].format(x=v[0], y=v[-1], **a))
+        elif op.op in ("conv1d", "batchnorm", "layernorm", "pool1d"):
+            getattr(self, op.op)(op)
         elif op.op == "recurrent":
             self.recurrent(op)
         elif op.op == "bidirectional":
@@ -144,14 +165,54 @@ class _Writer:
         else:
             raise UnsupportedError(f"layer '{op.layer}': '{op.op}' has no PyTorch mapping")
 
+    def conv1d(self, op: Op) -> None:
+        a, p, x, y = op.attrs, self.plan.params, op.ins[0], op.outs[0]
+        K = p[a["kernel"]]
+        k, s, d = a["size"], a["strides"], a["dilation"]
+        params = {"weight": K.transpose(2, 1, 0)}
+        if a["bias"]:
+            params["bias"] = p[a["bias"]]
+        self.declare(op.module, f"nn.Conv1d({K.shape[1]}, {K.shape[2]}, {k}, stride={s}, dilation={d}, "
+                                f"bias={bool(a['bias'])})", params)
+        xt = f"{x}.transpose(1, 2)"
+        if a["padding"] == "causal":
+            xt = f"F.pad({xt}, ({d * (k - 1)}, 0))"
+        elif a["padding"] == "same":
+            self.helpers = True
+            xt = f"same_pad({xt}, {k}, {s}, {d})"
+        self.emit(f"{y} = self.{op.module}({xt}).transpose(1, 2)  # Conv1D, padding {a['padding']}")
+
+    def batchnorm(self, op: Op) -> None:
+        a, p, x, y = op.attrs, self.plan.params, op.ins[0], op.outs[0]
+        names = ("weight", "bias", "running_mean", "running_var")
+        self.params = True
+        shapes = ", ".join(f"{k}={p[a[k]].shape[0]}" for k in names)
+        self.declare(op.module, f"Params({shapes})", {k: p[a[k]] for k in names})
+        m = f"self.{op.module}"
+        self.emit(f"{y} = ({x} - {m}.running_mean) / torch.sqrt({m}.running_var + {a['epsilon']!r}) * {m}.weight + {m}.bias"
+                  "  # BatchNormalization (inference)")
+
+    def layernorm(self, op: Op) -> None:
+        a, p = op.attrs, self.plan.params
+        self.declare(op.module, f"nn.LayerNorm({a['size']}, eps={a['epsilon']!r})",
+                     {"weight": p[a["weight"]], "bias": p[a["bias"]]})
+        self.emit(f"{op.outs[0]} = self.{op.module}({op.ins[0]})")
+
+    def pool1d(self, op: Op) -> None:
+        a = op.attrs
+        self.helpers = True
+        self.emit(f'{op.outs[0]} = pool1d({op.ins[0]}, "{a["kind"]}", {a["size"]}, {a["strides"]}, '
+                  f'same={a["padding"] == "same"})')
+
     # ---------------------------------------------------------------- recurrent
 
     def _custom(self, module: str, cell: Dict, reason: str, go_backwards: bool, suffix: str = "") -> str:
         self.custom = True
         name = module + suffix
         rec = cell["recurrent_activation"]
+        rec = f'"{rec}"' if rec else "None"
         line = (f'KerasRecurrent("{cell["kind"]}", {cell["input_dim"]}, {cell["units"]}, "{cell["activation"]}", '
-                f'{rec!r}, reset_after={cell["reset_after"]}, go_backwards={go_backwards})')
+                f'{rec}, reset_after={cell["reset_after"]}, go_backwards={go_backwards})')
         self.declare(name, line, torch_layout(cell, self.plan.params))
         self.notes.append(f"layer '{cell['path']}' is a step-by-step KerasRecurrent cell in model.py: {reason}")
         return name
@@ -261,27 +322,31 @@ def build(plan: Plan, source_name: str = "a Keras model") -> Tuple[str, Dict[str
     outs = list(plan.output_names)
     for value, name in zip(plan.outputs, outs):
         w.emit(f"{name} = {value.name}")
-    lines = [src.HEADER.format(title=f"{source_name}, as a PyTorch module.", version=__version__,
-                               source=source_name, args=", ".join(args),
-                               plural=f" ({', '.join(outs)})" if len(outs) > 1 else "")]
+    header = src.HEADER.format(title=f"{source_name}, as a PyTorch module.", source=source_name, args=", ".join(args),
+                               plural=f" ({', '.join(outs)})" if len(outs) > 1 else "")
     who, formula, expr = {
         "keras2": ("Keras 1/2 (tf.keras)", "clip(0.2 x + 0.5, 0, 1)", "0.2 * x + 0.5"),
         "keras3": ("Keras 3", "clip(x / 6 + 0.5, 0, 1)", "x / 6.0 + 0.5"),
     }[plan.hard_sigmoid]
-    lines.append(src.ACTIVATIONS.format(who=who, formula=formula, expr=expr))
+    parts = [header, src.ACTIVATIONS.format(who=who, formula=formula, expr=expr)]
     if w.custom:
-        lines.append(src.CELL)
-    lines.append("\n\nclass KerasModel(nn.Module):")
-    lines.append(f'    """Takes {", ".join(args)} (batch first); returns {", ".join(outs)}."""\n')
-    lines.append("    def __init__(self):")
-    lines.append("        super().__init__()")
-    lines += [f"        {line}" for line in w.init] or ["        pass"]
-    lines.append("")
-    lines.append(f"    def forward(self, {', '.join(args)}):")
+        parts.append(src.CELL)
+    if w.helpers:
+        parts.append(src.HELPERS)
+    if w.params:
+        parts.append(src.PARAMS)
+    lines = ["class KerasModel(nn.Module):",
+             f'    """Takes {", ".join(args)} (batch first); returns {", ".join(outs)}."""',
+             "",
+             "    def __init__(self):",
+             "        super().__init__()"]
+    lines += [f"        {line}" for line in w.init]
+    lines += ["", f"    def forward(self, {', '.join(args)}):"]
     lines += [f"        {line}" for line in w.body]
-    lines.append(f"        return {outs[0]}" if len(outs) == 1 else f"        return {', '.join(outs)}")
-    lines.append(src.LOADER.format(cls="KerasModel"))
-    return "\n".join(lines), w.state, w.notes
+    lines.append(f"        return {', '.join(outs)}")
+    parts += ["\n".join(lines), src.LOADER.format(cls="KerasModel")]
+    source = "\n\n\n".join(part.strip("\n") for part in parts) + "\n"
+    return source, w.state, w.notes
 
 
 def source_label(path: str) -> str:
