@@ -127,6 +127,20 @@ def test_onnx_pins_opset_and_ir_version(tmp_path):
     assert dims == ["batch", "time", 1]
 
 
+def test_onnx_hard_sigmoid_alpha_follows_the_writer(tmp_path):
+    onnx = pytest.importorskip("onnx", reason="onnx is not installed")
+    for form, alpha in (("k2/seed.h5", 0.2), ("k3/seed.keras", 1 / 6)):
+        export_onnx(lstm_inspect.load(f"sample_models/{form}"), tmp_path / "m.onnx")
+        (lstm,) = [n for n in onnx.load(str(tmp_path / "m.onnx")).graph.node if n.op_type == "LSTM"]
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in lstm.attribute}
+        assert attrs["activation_alpha"] == [pytest.approx(alpha)] * 3, form
+    # --hard-sigmoid overrides the writer's formula
+    export_onnx(lstm_inspect.load("sample_models/k2/seed.h5"), tmp_path / "m.onnx", hard_sigmoid="keras3")
+    (lstm,) = [n for n in onnx.load(str(tmp_path / "m.onnx")).graph.node if n.op_type == "LSTM"]
+    alphas = {a.name: onnx.helper.get_attribute_value(a) for a in lstm.attribute}["activation_alpha"]
+    assert alphas == [pytest.approx(1 / 6)] * 3
+
+
 def test_onnx_absent_is_one_error_line_with_the_install_command(runner, monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "onnx", None)
     result = invoke(runner, ["export", "sample_models/seed.h5", "--to", "onnx", "-o", tmp_path / "x.onnx"])
@@ -241,6 +255,14 @@ def test_cli_export_says_what_it_wrote_and_how(runner, tmp_path):
     assert "layer 'lstm' is a step-by-step KerasRecurrent cell in model.py" in result.stderr
 
 
+def test_cli_json_lists_files_and_notes(runner, tmp_path):
+    result = invoke(runner, ["export", "sample_models/k2/gru_reset_before.h5", "--to", "npz", "-o", tmp_path / "g.npz",
+                             "--json"])
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["files"] == [str(tmp_path / "g.npz")] and "split per gate" in doc["notes"][0]
+
+
 def test_cli_refuses_by_name_and_writes_nothing(runner, tmp_path):
     out = tmp_path / "x"
     result = invoke(runner, ["export", "sample_models/k2/conv_lstm2d.h5", "--to", "torch", "-o", out])
@@ -317,7 +339,8 @@ def test_real_files_without_predictions_export_to_what_run_computes(name, tmp_pa
     except lstm_inspect.LstmInspectError as e:
         pytest.skip(f"run cannot compute it either: {e}")
     rng = np.random.default_rng(0)
-    xs = [rng.normal(size=(2, shape[1] or 7) + tuple(shape[2:])).astype(np.float32) for _, shape, _ in sig]
+    # 20 steps at most: these models are recurrent throughout (medaka's declares 1000)
+    xs = [rng.normal(size=(2, min(shape[1] or 7, 20)) + tuple(shape[2:])).astype(np.float32) for _, shape, _ in sig]
     want = lstm_inspect.run_model(model, xs).outputs
     export_onnx(model, tmp_path / "m.onnx")
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..errors import UnsupportedError
 from ..gates import LSTM_GATES, ONNX_LSTM_GATES
-from .plan import Op, Plan
+from .plan import Op, Plan, Value
 
 #: Pinned so that current onnxruntime (1.17 and later) loads the file.
 OPSET = 17
@@ -297,7 +297,8 @@ def _emit(g: _Graph, op: Op, v: Dict[str, str]) -> None:
         else:  # Keras: the mean over live steps
             m = g.one("Unsqueeze", [g.one("Cast", [ins[1]], to=g.onnx.TensorProto.FLOAT), g.ints([-1])])
             total = g.one("ReduceSum", [g.one("Mul", [ins[0], m]), g.ints([1])], keepdims=0)
-            out(g.one("Div", [total, g.one("ReduceSum", [m, g.ints([1])], keepdims=0)]))
+            live = g.one("Max", [g.one("ReduceSum", [m, g.ints([1])], keepdims=0), g.const(np.float32(1))])
+            out(g.one("Div", [total, live]))  # as run computes it: a row with no live step gives 0
     elif op.op in _MORE:
         out(_MORE[op.op](g, op, ins))
     elif op.op in ("recurrent", "bidirectional"):
@@ -400,23 +401,22 @@ def build(plan: Plan, layer_outputs: bool = False):
     bad = None
     for flag in g.bad_rows:
         bad = flag if bad is None else g.one("Or", [bad, flag])
-    outputs = []
-    for v, name in zip(plan.outputs, plan.output_names):
-        y = values[v.name]
-        if bad is not None:
-            flag = g.one("Unsqueeze", [bad, g.ints(list(range(1, v.rank)))]) if v.rank > 1 else bad
-            y = g.one("Where", [flag, g.const(np.float32(np.nan)), y])
-        g.node("Identity", [y], outs=[name])
-        outputs.append(h.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None] * v.rank))
+    named = list(zip(plan.outputs, plan.output_names))
     if layer_outputs:
         seen = set()
         for op in plan.ops:
             if op.op == "recurrent" and op.layer not in seen:
                 seen.add(op.layer)
-                name = f"layer:{op.layer}"
-                g.node("Identity", [values[op.outs[0]]], outs=[name])
                 rank = 3 if op.attrs["cell"]["return_sequences"] else 2
-                outputs.append(h.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None] * rank))
+                named.append((Value(op.outs[0], rank), f"layer:{op.layer}"))
+    outputs = []
+    for v, name in named:
+        y = values[v.name]
+        if bad is not None:  # rows whose mask ONNX cannot express: NaN, never another number
+            flag = g.one("Unsqueeze", [bad, g.ints(list(range(1, v.rank)))]) if v.rank > 1 else bad
+            y = g.one("Where", [flag, g.const(np.float32(np.nan)), y])
+        g.node("Identity", [y], outs=[name])
+        outputs.append(h.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None] * v.rank))
     graph = h.make_graph(g.nodes, "lstm_inspect_export", inputs, outputs, initializer=list(g.inits.values()))
     model = h.make_model(graph, opset_imports=[h.make_opsetid("", OPSET)], ir_version=IR_VERSION,
                          producer_name="lstm-inspect")

@@ -281,9 +281,7 @@ def _merge(op: str):
         masks = [m for _, m in xs if m is not None]
         mask = None
         if masks and (op != "concat" or attrs["axis"] != 1):
-            if len(masks) != len(xs) and op == "concat":  # Keras: a missing mask is all-true
-                pass
-            mask = masks[0]
+            mask = masks[0]  # Keras: all masks together (a missing one is all live)
             if len(masks) > 1:
                 (mask,) = p.add("and", masks, [p.value(masks[0].rank, "bool", hint=f"{layer.name}_mask")],
                                 layer.path, low.module(layer))

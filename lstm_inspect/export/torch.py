@@ -153,7 +153,7 @@ class _Writer:
                 self.emit(f"{out[0]} = {v[0]}.mean(dim=1)")
             else:
                 m = f"{v[1]}.unsqueeze(-1).to({v[0]}.dtype)"
-                self.emit(f"{out[0]} = ({v[0]} * {m}).sum(dim=1) / {m}.sum(dim=1)  # the mean over live steps")
+                self.emit(f"{out[0]} = ({v[0]} * {m}).sum(dim=1) / {m}.sum(dim=1).clamp(min=1)  # the mean over live steps")
         elif op.op in _SIMPLE:
             self.emit(f"{out[0]} = " + _SIMPLE[op.op].format(x=v[0], y=v[-1], **a))
         elif op.op in ("conv1d", "batchnorm", "layernorm", "pool1d"):
