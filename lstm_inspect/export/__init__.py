@@ -43,7 +43,8 @@ def export_onnx(model: Model, path, hard_sigmoid: Optional[str] = None, protect:
     notes.append(f"ONNX opset {OPSET}, IR version {proto.ir_version}; batch and time dimensions are symbolic")
     if masked:
         notes.append("masks become sequence_lens: exact for rows whose live steps come first (right padding); "
-                     "a row whose mask has a hole or leading padding gives NaN outputs")
+                     "a row whose mask has a hole or leading padding (or no live step and given initial states) "
+                     "gives NaN outputs")
     write_atomic(os.fspath(path), proto.SerializeToString(), protect)
     return Export([os.fspath(path)], notes)
 

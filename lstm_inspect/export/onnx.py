@@ -7,8 +7,9 @@ as in Keras, ``linear_before_reset=1`` is Keras's ``reset_after=True``; ``B`` ho
 input bias then the recurrent bias. A reverse node writes ``Y`` in input time order, where
 Keras's ``go_backwards`` returns the reversed sequence. ``sequence_lens`` runs each row over
 its first ``len`` steps: Keras's mask exactly when the live steps come first (right
-padding). A row whose mask has a hole or leading padding cannot be expressed, so the
-graph computes NaN for that row instead of a different number.
+padding). A row whose mask has a hole or leading padding cannot be expressed (nor a row
+with no live step that starts from given states), so the graph computes NaN for that row
+instead of a different number.
 """
 
 from __future__ import annotations
@@ -169,6 +170,9 @@ class _Graph:
         attrs["direction"] = "bidirectional" if bidirectional else ("reverse" if backwards else "forward")
         xt = self.one("Transpose", [x], perm=[1, 0, 2])
         lens = self.lengths(mask) if mask is not None else ""
+        if mask is not None and any(init):
+            # a row with no live step keeps its initial state in Keras; ONNX gives zeros
+            self.bad_rows.append(self.one("Equal", [lens, self.const(np.int32(0))]))
         states = []
         for k in range(2 if kind == "lstm" else 1):
             given = [init[k + j * (len(init) // len(cells))] for j in range(len(cells))] if any(init) else []

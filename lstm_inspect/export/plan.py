@@ -11,6 +11,7 @@ refused here, before a file is written.
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -80,8 +81,10 @@ class Plan:
 
 
 def _ident(path: str) -> str:
+    """A Python identifier (and ONNX name) for a Keras name or path."""
     s = re.sub(r"\W", "_", path)
-    return s if s and not s[0].isdigit() else f"l_{s}"
+    s = s if s and not s[0].isdigit() else f"l_{s}"
+    return f"{s}_" if keyword.iskeyword(s) or s in ("self", "torch", "nn", "F") else s
 
 
 Sym = Tuple[Value, Optional[Value]]  # (tensor, mask)
@@ -227,7 +230,7 @@ def _dense(low, layer, xs, args, kwargs):
     w = [np.asarray(a.value, np.float32) for a in layer.weights]
     if not w or w[0].ndim != 2:
         raise ConfigError(f"layer '{layer.path}' (Dense) has no (inputs, units) kernel")
-    kernel = low.param(layer, "weight", w[0])
+    kernel = low.param(layer, "kernel", w[0])
     bias = low.param(layer, "bias", w[1]) if layer.config.get("use_bias", True) and len(w) > 1 else None
     (y,) = low.plan.add("dense", [x], [low.plan.value(x.rank, hint=layer.name)], layer.path, low.module(layer),
                         kernel=kernel, bias=bias, units=w[0].shape[1], features=w[0].shape[0])
@@ -242,7 +245,7 @@ def _activation_layer(low, layer, xs, args, kwargs):
 def _embedding(low, layer, xs, args, kwargs):
     (ids, _) = xs[0]
     table = np.asarray(layer.weights[0].value, np.float32)
-    key = low.param(layer, "weight", table)
+    key = low.param(layer, "embeddings", table)
     (y,) = low.plan.add("embedding", [ids], [low.plan.value(ids.rank + 1, hint=layer.name)], layer.path,
                         low.module(layer), table=key, vocabulary=table.shape[0], size=table.shape[1])
     mask = None

@@ -259,7 +259,9 @@ class _Writer:
             self.emit(f"{y}, ({h}, {c}) = self.{op.module}({x}{states})")
         else:
             self.emit(f"{y}, {h} = self.{op.module}({x}{states})")
-        self.emit(f"{h} = {h}[0]" + (f"; {c} = {c}[0]" if lstm else ""))
+        self.emit(f"{h} = {h}[0]  # (1, batch, units) -> (batch, units)")
+        if lstm:
+            self.emit(f"{c} = {c}[0]")
         if not seq:
             self.emit(f"{y} = {h}")
 
