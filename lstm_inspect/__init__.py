@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 _RUN = ("run_report", "run_report_chunks", "run_records", "read_inputs", "trace_arrays", "state_arrays",
         "RunReport", "ModelInputs")
 _COMPARE = ("compare_port", "compare_checkpoints", "CompareReport")
+_EXPORT = ("export_onnx", "export_torch", "export_npz")
 _ERRORS = ("LstmInspectError", "NotAKerasFileError", "CorruptFileError", "ConfigError", "UnsupportedError")
 
 
@@ -42,6 +43,10 @@ def __getattr__(name):
         from .forward import stream
 
         value = getattr(stream, name)
+    elif name in _EXPORT:
+        from . import export
+
+        value = getattr(export, name)
     elif name in _ERRORS:
         from . import errors
 
@@ -83,6 +88,9 @@ __all__ = [
     "read_port",
     "CompareReport",
     "Selection",
+    "export_onnx",
+    "export_torch",
+    "export_npz",
     "RunReport",
     "ModelInputs",
     "LstmInspectError",

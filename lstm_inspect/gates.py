@@ -16,13 +16,14 @@ KERAS1_LSTM_ARRAY_GATES: Tuple[str, ...] = ("i", "c", "f", "o")
 #: GRU in every Keras (Keras 1 arrays are stored in this order too).
 GRU_GATES: Tuple[str, ...] = ("z", "r", "h")
 KERAS1_GRU_ARRAY_GATES: Tuple[str, ...] = GRU_GATES
-#: Other libraries' orders of the same blocks (docs/formats.md has no entry; see README
-#: "Checking a port"): PyTorch LSTM is i, f, g, o (Keras's), PyTorch GRU r, z, n;
-#: ONNX LSTM i, o, f, c, ONNX GRU z, r, h (Keras's).
-PYTORCH_LSTM_GATES: Tuple[str, ...] = LSTM_GATES
-PYTORCH_GRU_GATES: Tuple[str, ...] = ("r", "z", "h")
+#: Other libraries' orders of the same blocks, for exports and for diagnosing ports:
+#: ONNX LSTM's W/R/B blocks (the operator specification) are i, o, f, c; ONNX GRU's are z, r, h,
+#: Keras's own order (only a transpose). PyTorch nn.LSTM's blocks i, f, g, o are Keras's order
+#: (g is Keras's c); nn.GRU's r, z, n swap Keras's first two (n is Keras's h).
 ONNX_LSTM_GATES: Tuple[str, ...] = ("i", "o", "f", "c")
 ONNX_GRU_GATES: Tuple[str, ...] = GRU_GATES
+PYTORCH_LSTM_GATES: Tuple[str, ...] = LSTM_GATES
+PYTORCH_GRU_GATES: Tuple[str, ...] = ("r", "z", "h")
 #: Orders with a name, for messages: what a port that reads Keras's blocks in that order follows.
 NAMED_ORDERS: Dict[Tuple[str, ...], str] = {
     KERAS1_LSTM_ARRAY_GATES: "Keras 1's stored order",

@@ -41,14 +41,14 @@ def test_importing_the_library_loads_no_h5py_rich_or_click():
 
 # The pipeline, left to right: a module may import from its own group and from groups
 # to its left, never to its right, and never from a sibling of the same rank.
-#   core (errors, model, gates, versions, limits) -> kinds -> reading | forward -> reports
+#   core (errors, model, gates, versions, limits) -> kinds -> reading | forward -> reports | export
 #   -> api (lstm_inspect/__init__.py, api.py) -> cli (cli/, __main__.py)
-RANKS = {"core": 0, "kinds": 1, "reading": 2, "forward": 2, "reports": 3, "api": 4, "cli": 5}
+RANKS = {"core": 0, "kinds": 1, "reading": 2, "forward": 2, "reports": 3, "export": 3, "api": 4, "cli": 5}
 
 
 def _group(module: str) -> str:
     head = module.split(".")[0]
-    if head in ("kinds", "reading", "forward", "reports", "cli"):
+    if head in ("kinds", "reading", "forward", "reports", "export", "cli"):
         return head
     if head == "__main__":
         return "cli"
@@ -86,4 +86,4 @@ def test_imports_follow_the_pipeline():
 def test_the_groups_are_the_package_layout():
     """Every subpackage is one of the groups above, so a new one must be placed."""
     subpackages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
-    assert subpackages == {"kinds", "reading", "forward", "reports", "cli"}
+    assert subpackages == {"kinds", "reading", "forward", "reports", "export", "cli"}

@@ -1,5 +1,5 @@
 """The ``lstm-inspect`` command: a thin Click layer over the library, one module per
-command (``gates``, ``layers``, ``run``), each parsing its options, calling the library
+command (``gates``, ``layers``, ``run``, ``export``), each parsing its options, calling the library
 and writing what it returns through the invocation's one output owner
 (:class:`~lstm_inspect.reports.terminal.Terminal`).
 
@@ -16,7 +16,7 @@ from typing import Optional
 import click
 
 from .. import __version__
-from . import compare, gates, layers, run
+from . import compare, export, gates, layers, run
 from .options import library_errors, model_options  # noqa: F401  (shared by the commands)
 
 
@@ -33,6 +33,7 @@ def cli(color: Optional[bool]) -> None:
       lstm-inspect gates model.h5
       lstm-inspect gates model.keras --json | jq '.layers[].path'
       lstm-inspect layers weights.h5 --config model.json
+      lstm-inspect export model.h5 --to onnx -o model.onnx
     """
 
 
@@ -40,6 +41,7 @@ cli.add_command(gates.gates)
 cli.add_command(layers.layers)
 cli.add_command(run.run)
 cli.add_command(compare.compare)
+cli.add_command(export.export)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -145,7 +145,7 @@ class Kind:
     streams: Optional[StreamRule] = None
     #: a config this kind cannot run: why (shown by ``layers``), checked before compute
     refuse: Optional[Callable[[Layer], Optional[str]]] = None
-    #: for later per-kind facts (e.g. "onnx", "pytorch" mappings); nothing reads it yet
+    #: the name of its export mapping per target ("onnx", "torch"), implemented in export/
     exports: Dict[str, Any] = field(default_factory=dict)
     #: ``op`` kinds: the layer is this op (not a same-named layer) when this says so
     claims: Optional[Callable[[Layer], bool]] = None

@@ -112,7 +112,7 @@ CONV1D = Kind(
     names=("Conv1D",), family="conv", compute=conv1d, output_shape=_conv_shape(1), keras1_names=("Convolution1D",),
     keras1_config=keras1_renames({"nb_filter": "filters", "filter_length": "kernel_size", "subsample_length": "strides",
                                   "border_mode": "padding", "bias": "use_bias"}),
-    weights=kernel_and_bias, var_names=("kernel", "bias"),
+    weights=kernel_and_bias, var_names=("kernel", "bias"), exports={"onnx": "conv1d", "torch": "conv1d"},
     recognise=lambda names, shapes: bool(names) and names[0] == "kernel" and len(shapes[0]) == 3,
 )
 CONV2D = Kind(

@@ -44,7 +44,7 @@ def input_layer(layer, xs, masks, call, ctx):
 
 
 INPUT = Kind(
-    names=("InputLayer",), family="core", role="input", compute=input_layer,
+    names=("InputLayer",), family="core", role="input", compute=input_layer, exports={"onnx": "input", "torch": "input"},
     output_shape=lambda layer, inputs, ctx: _declared(layer), streams=stepwise,
 )
 
@@ -74,7 +74,7 @@ def _dense_shape(layer, inputs, ctx):
 
 
 DENSE = Kind(
-    names=("Dense",), family="core", compute=dense, output_shape=_dense_shape, streams=stepwise,
+    names=("Dense",), family="core", compute=dense, output_shape=_dense_shape, streams=stepwise, exports={"onnx": "dense", "torch": "dense"},
     weights=kernel_and_bias, var_names=("kernel", "bias"),
     keras1_config=keras1_renames({"output_dim": "units", "bias": "use_bias", "init": "kernel_initializer"}),
     recognise=lambda names, shapes: bool(names) and names[0] == "kernel" and len(shapes[0]) == 2,
@@ -87,7 +87,7 @@ def activation_layer(layer, xs, masks, call, ctx):
     return [_act(layer, ctx)(xs[0])], [masks[0]]
 
 
-ACTIVATION = Kind(names=("Activation",), family="core", compute=activation_layer, output_shape=same_shape,
+ACTIVATION = Kind(names=("Activation",), family="core", compute=activation_layer, output_shape=same_shape, exports={"onnx": "activation", "torch": "activation"},
                   streams=stepwise)
 
 # ---------------------------------------------------------------------- Embedding
@@ -121,7 +121,7 @@ def _embedding_shape(layer, inputs, ctx):
 
 
 EMBEDDING = Kind(
-    names=("Embedding",), family="core", compute=embedding, output_shape=_embedding_shape, streams=stepwise,
+    names=("Embedding",), family="core", compute=embedding, output_shape=_embedding_shape, streams=stepwise, exports={"onnx": "embedding", "torch": "embedding"},
     weights=lambda c, children: (1, 0), var_names=("embeddings",),
     recognise=lambda names, shapes: names == ["embeddings"],
 )
@@ -137,7 +137,8 @@ def masking(layer, xs, masks, call, ctx):
     return [x * mask[..., None].astype(x.dtype)], [mask]
 
 
-MASKING = Kind(names=("Masking",), family="core", compute=masking, output_shape=same_shape, streams=stepwise)
+MASKING = Kind(names=("Masking",), family="core", compute=masking, output_shape=same_shape, streams=stepwise,
+               exports={"onnx": "masking", "torch": "masking"})
 
 # ---------------------------------------------------------------------- identity at inference
 
@@ -148,7 +149,7 @@ def identity(layer, xs, masks, call, ctx):
 
 IDENTITY = Kind(
     names=("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"),
-    family="core", compute=identity, output_shape=same_shape, streams=stepwise,
+    family="core", compute=identity, output_shape=same_shape, streams=stepwise, exports={"onnx": "identity", "torch": "identity"},
     keras1_config=keras1_renames({"p": "rate"}),
 )
 

@@ -161,18 +161,18 @@ def _op(name: str, compute, shape, streams=stepwise, **more) -> Kind:
 
 
 KINDS = [
-    _op("NotEqual", _binary(np.not_equal), _broadcast_shape),
+    _op("NotEqual", _binary(np.not_equal), _broadcast_shape, exports={"onnx": "not_equal", "torch": "not_equal"}),
     _op("Equal", _binary(np.equal), _broadcast_shape),
-    _op("LogicalAnd", _binary(np.logical_and), _broadcast_shape),
-    _op("LogicalOr", _binary(np.logical_or), _broadcast_shape),
-    _op("LogicalNot", _unary(lambda layer, a: np.logical_not(a)), _unary_shape),
-    _op("ZerosLike", _unary(lambda layer, a: np.zeros_like(a, dtype=_dtype(layer))), _unary_shape),
+    _op("LogicalAnd", _binary(np.logical_and), _broadcast_shape, exports={"onnx": "logical_and", "torch": "logical_and"}),
+    _op("LogicalOr", _binary(np.logical_or), _broadcast_shape, exports={"onnx": "logical_or", "torch": "logical_or"}),
+    _op("LogicalNot", _unary(lambda layer, a: np.logical_not(a)), _unary_shape, exports={"onnx": "logical_not", "torch": "logical_not"}),
+    _op("ZerosLike", _unary(lambda layer, a: np.zeros_like(a, dtype=_dtype(layer))), _unary_shape, exports={"onnx": "zeros_like", "torch": "zeros_like"}),
     _op("OnesLike", _unary(lambda layer, a: np.ones_like(a, dtype=_dtype(layer))), _unary_shape),
     _op("Cast", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.float32)), _unary_shape),
-    _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis")),
-    _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis")),
-    _op("ExpandDims", _unary(_expand_dims), _expand_shape, stepwise_on("axis")),
+    _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis"), exports={"onnx": "any", "torch": "any"}),
+    _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis"), exports={"onnx": "all", "torch": "all"}),
+    _op("ExpandDims", _unary(_expand_dims), _expand_shape, stepwise_on("axis"), exports={"onnx": "expand_dims", "torch": "expand_dims"}),
     _op("Squeeze", _unary(_squeeze), _squeeze_shape, stepwise_on("axis")),
-    _op("Concatenate", _concatenate, None, stepwise_on("axis"),
+    _op("Concatenate", _concatenate, None, stepwise_on("axis"), exports={"onnx": "concat_op", "torch": "concat_op"},
         claims=lambda layer: "trainable" not in layer.config and "dtype" not in layer.config),
 ]

@@ -117,19 +117,19 @@ def _merge_streams(layer, call, sources, planner) -> str:
     raise Blocked(f"layer '{layer.path}' ({layer.class_name}) works across time steps")
 
 
-def _elementwise(name: str, op, low: int = 1, high=None) -> Kind:
+def _elementwise(name: str, op, low: int = 1, high=None, export: str = "") -> Kind:
     return Kind(names=(name,), family="merges", compute=_merge(op, low, high), output_shape=_elementwise_shape,
-                streams=stepwise)
+                streams=stepwise, exports={"onnx": export, "torch": export})
 
 
 KINDS = [
-    _elementwise("Add", lambda xs: np.sum(np.stack(np.broadcast_arrays(*xs)), axis=0)),
-    _elementwise("Subtract", lambda xs: xs[0] - xs[1], 2, 2),
-    _elementwise("Multiply", lambda xs: np.prod(np.stack(np.broadcast_arrays(*xs)), axis=0)),
-    _elementwise("Average", lambda xs: np.mean(np.stack(np.broadcast_arrays(*xs)), axis=0)),
-    _elementwise("Maximum", lambda xs: np.max(np.stack(np.broadcast_arrays(*xs)), axis=0)),
-    _elementwise("Minimum", lambda xs: np.min(np.stack(np.broadcast_arrays(*xs)), axis=0)),
-    Kind(names=("Concatenate",), family="merges", compute=concatenate, streams=stepwise_on("axis"),
+    _elementwise("Add", lambda xs: np.sum(np.stack(np.broadcast_arrays(*xs)), axis=0), export="add"),
+    _elementwise("Subtract", lambda xs: xs[0] - xs[1], 2, 2, export="sub"),
+    _elementwise("Multiply", lambda xs: np.prod(np.stack(np.broadcast_arrays(*xs)), axis=0), export="mul"),
+    _elementwise("Average", lambda xs: np.mean(np.stack(np.broadcast_arrays(*xs)), axis=0), export="ave"),
+    _elementwise("Maximum", lambda xs: np.max(np.stack(np.broadcast_arrays(*xs)), axis=0), export="max"),
+    _elementwise("Minimum", lambda xs: np.min(np.stack(np.broadcast_arrays(*xs)), axis=0), export="min"),
+    Kind(names=("Concatenate",), family="merges", compute=concatenate, streams=stepwise_on("axis"), exports={"onnx": "concat", "torch": "concat"},
          output_shape=lambda layer, inputs, ctx: _joined(inputs, layer.config.get("axis", -1))),
     Kind(names=("Merge",), family="merges", compute=keras1_merge, output_shape=_merge_shape, streams=_merge_streams),
 ]

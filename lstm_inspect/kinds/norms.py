@@ -86,8 +86,8 @@ def _scale_center(c):
 KINDS = [
     Kind(names=("BatchNormalization",), family="norms", compute=batch_normalization, output_shape=same_shape,
          streams=stepwise_on("axis"), weights=lambda c, children: (_scale_center(c), 2),
-         var_names=("gamma", "beta", "moving_mean", "moving_variance"),
+         var_names=("gamma", "beta", "moving_mean", "moving_variance"), exports={"onnx": "batchnorm", "torch": "batchnorm"},
          recognise=lambda names, shapes: "moving_mean" in names or "moving_variance" in names),
     Kind(names=("LayerNormalization",), family="norms", compute=layer_normalization, output_shape=same_shape,
-         streams=stepwise_on("axis"), weights=lambda c, children: (_scale_center(c), 0)),
+         streams=stepwise_on("axis"), weights=lambda c, children: (_scale_center(c), 0), exports={"onnx": "layernorm", "torch": "layernorm"}),
 ]

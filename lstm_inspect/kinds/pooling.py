@@ -68,13 +68,15 @@ def _global_shape(layer, inputs, ctx):
 
 
 KINDS = [
-    Kind(names=("MaxPooling1D",), family="pooling", compute=_pooling(1, "max"), output_shape=_pool_shape(1),
+    Kind(names=("MaxPooling1D",), family="pooling", compute=_pooling(1, "max"), output_shape=_pool_shape(1), exports={"onnx": "max_pool_1d", "torch": "max_pool_1d"},
          keras1_config=_KERAS1_POOL),
-    Kind(names=("AveragePooling1D",), family="pooling", compute=_pooling(1, "avg"), output_shape=_pool_shape(1),
+    Kind(names=("AveragePooling1D",), family="pooling", compute=_pooling(1, "avg"), output_shape=_pool_shape(1), exports={"onnx": "avg_pool_1d", "torch": "avg_pool_1d"},
          keras1_config=_KERAS1_POOL),
     Kind(names=("MaxPooling2D",), family="pooling", compute=_pooling(2, "max"), output_shape=_pool_shape(2)),
     Kind(names=("AveragePooling2D",), family="pooling", compute=_pooling(2, "avg"), output_shape=_pool_shape(2)),
     Kind(names=("MaxPooling3D",), family="pooling", compute=_pooling(3, "max"), output_shape=_pool_shape(3)),
-    Kind(names=("GlobalAveragePooling1D",), family="pooling", compute=global_average_pooling1d, output_shape=_global_shape),
-    Kind(names=("GlobalMaxPooling1D",), family="pooling", compute=global_max_pooling1d, output_shape=_global_shape),
+    Kind(names=("GlobalAveragePooling1D",), family="pooling", compute=global_average_pooling1d, output_shape=_global_shape,
+         exports={"onnx": "global_average_1d", "torch": "global_average_1d"}),
+    Kind(names=("GlobalMaxPooling1D",), family="pooling", compute=global_max_pooling1d, output_shape=_global_shape,
+         exports={"onnx": "global_max_1d", "torch": "global_max_1d"}),
 ]

@@ -127,10 +127,13 @@ def _pad_shape(key, default, sign):
 
 
 KINDS = [
-    Kind(names=("Flatten",), family="reshaping", compute=flatten, output_shape=_flatten_shape),
-    Kind(names=("Reshape",), family="reshaping", compute=reshape, output_shape=_reshape_shape),
-    Kind(names=("Permute",), family="reshaping", compute=permute, output_shape=_permute_shape),
-    Kind(names=("RepeatVector",), family="reshaping", compute=repeat_vector, output_shape=_repeat_shape),
-    Kind(names=("ZeroPadding1D",), family="reshaping", compute=zero_padding1d, output_shape=_pad_shape("padding", 1, 1)),
-    Kind(names=("Cropping1D",), family="reshaping", compute=cropping1d, output_shape=_pad_shape("cropping", [1, 1], -1)),
+    Kind(names=("Flatten",), family="reshaping", compute=flatten, output_shape=_flatten_shape, exports={"onnx": "flatten", "torch": "flatten"}),
+    Kind(names=("Reshape",), family="reshaping", compute=reshape, output_shape=_reshape_shape, exports={"onnx": "reshape", "torch": "reshape"}),
+    Kind(names=("Permute",), family="reshaping", compute=permute, output_shape=_permute_shape, exports={"onnx": "permute", "torch": "permute"}),
+    Kind(names=("RepeatVector",), family="reshaping", compute=repeat_vector, output_shape=_repeat_shape,
+         exports={"onnx": "repeat_vector", "torch": "repeat_vector"}),
+    Kind(names=("ZeroPadding1D",), family="reshaping", compute=zero_padding1d, output_shape=_pad_shape("padding", 1, 1),
+         exports={"onnx": "zero_padding_1d", "torch": "zero_padding_1d"}),
+    Kind(names=("Cropping1D",), family="reshaping", compute=cropping1d, output_shape=_pad_shape("cropping", [1, 1], -1),
+         exports={"onnx": "cropping_1d", "torch": "cropping_1d"}),
 ]

@@ -226,7 +226,7 @@ def _refuse_rnn(layer: Layer) -> Optional[str]:
 def _recurrent(names, gate, shape, **more) -> Kind:
     return Kind(
         names=names, family="recurrent", role="recurrent", compute=recurrent, output_shape=shape,
-        gate_kind=gate, over_time=True, streams=_streams, v3_vars="cell/vars", var_names=("kernel", "recurrent_kernel", "bias"),
+        gate_kind=gate, over_time=True, streams=_streams, v3_vars="cell/vars", exports={"onnx": "recurrent", "torch": "recurrent"}, var_names=("kernel", "recurrent_kernel", "bias"),
         weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0), **more,
     )
 

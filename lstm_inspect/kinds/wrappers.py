@@ -102,7 +102,7 @@ def _backwards(layer, call, sources, planner):
 
 BIDIRECTIONAL = Kind(
     names=("Bidirectional",), family="wrappers", role="wrapper", compute=bidirectional,
-    output_shape=_bidirectional_shape, streams=_backwards, over_time=True,
+    output_shape=_bidirectional_shape, streams=_backwards, over_time=True, exports={"onnx": "bidirectional", "torch": "bidirectional"},
     weights=lambda c, children: _sum(children), v3_children=("forward_layer", "backward_layer"),
 )
 
@@ -135,7 +135,7 @@ def _time_distributed_shape(layer, inputs, ctx):
 
 TIME_DISTRIBUTED = Kind(
     names=("TimeDistributed",), family="wrappers", role="wrapper", compute=time_distributed,
-    output_shape=_time_distributed_shape, streams=stepwise,
+    output_shape=_time_distributed_shape, streams=stepwise, exports={"onnx": "time_distributed", "torch": "time_distributed"},
     weights=lambda c, children: _sum(children), v3_children=("layer",),
 )
 
@@ -149,7 +149,7 @@ def nested_model(layer, xs, masks, call, ctx):
 MODEL = Kind(
     names=("Sequential", "Functional", "Model"), family="wrappers", role="model", compute=nested_model,
     output_shape=lambda layer, inputs, ctx: ctx.container(layer, inputs),
-    streams=lambda layer, call, sources, planner: planner.container(layer),
+    streams=lambda layer, call, sources, planner: planner.container(layer), exports={"onnx": "model", "torch": "model"},
     weights=lambda c, children: _sum(children),
 )
 

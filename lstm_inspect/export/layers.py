@@ -1,0 +1,245 @@
+"""Mappings of the layers around the recurrent ones: convolution, normalisation, pooling,
+reshaping, and the mask operations Keras 3 traces into a Functional config. Each lowers a
+layer to plan operations (see :mod:`.plan`), or refuses a config it cannot express."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List
+
+import numpy as np
+
+from ..errors import ConfigError, UnsupportedError
+from ..model import Layer
+from .plan import Lowering, Value
+
+
+def _one(low: Lowering, layer: Layer, op: str, ins, rank: int, dtype: str = "float32", **attrs) -> Value:
+    (y,) = low.plan.add(op, ins, [low.plan.value(rank, dtype, hint=layer.name)], layer.path, low.module(layer), **attrs)
+    return y
+
+
+def _ints(layer: Layer, key: str, default) -> List[int]:
+    v = layer.config.get(key, default)
+    v = [v] if isinstance(v, int) else list(v)
+    if not all(isinstance(i, int) and not isinstance(i, bool) for i in v):
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}): '{key}' is {v!r}")
+    return v
+
+
+def _channels_last(layer: Layer) -> None:
+    if layer.config.get("data_format", "channels_last") not in ("channels_last", None):
+        raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}) is channels_first, which export does not map")
+
+
+def _conv1d(low, layer, xs, args, kwargs):
+    from ..kinds.activations import activation_name
+    from .plan import act
+
+    (x, _) = xs[0]
+    _channels_last(layer)
+    w = [np.asarray(a.value, np.float32) for a in layer.weights]
+    kernel = w[0][:, 0] if w[0].ndim == 4 else w[0]  # Keras 1: (length, 1, in, out)
+    if low.model.backend == "theano":
+        from ..kinds.ops import flip_kernel
+
+        kernel = flip_kernel(kernel)
+    if int(layer.config.get("groups", 1) or 1) != 1:
+        raise UnsupportedError(f"layer '{layer.path}' (Conv1D) has groups > 1, which export does not map")
+    padding = layer.config.get("padding", "valid")
+    if padding not in ("valid", "same", "causal"):
+        raise UnsupportedError(f"layer '{layer.path}' (Conv1D): padding {padding!r}")
+    bias = w[1] if layer.config.get("use_bias", True) and len(w) > 1 else None
+    y = _one(low, layer, "conv1d", [x], 3, kernel=low.param(layer, "kernel", kernel),
+             bias=None if bias is None else low.param(layer, "bias", bias), size=int(kernel.shape[0]),
+             strides=_ints(layer, "strides", 1)[0], dilation=_ints(layer, "dilation_rate", 1)[0], padding=padding)
+    return [(act(low, layer, y, activation_name(layer.config.get("activation", "linear"))), None)]
+
+
+def _last_axis(layer: Layer, x: Value) -> None:
+    axis = layer.config.get("axis", -1)
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    if not isinstance(axis, int) or axis % x.rank != x.rank - 1:
+        raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}) normalises axis {axis!r}; export maps the last axis")
+
+
+def _batchnorm(low, layer, xs, args, kwargs):
+    (x, mask) = xs[0]
+    c = layer.config
+    if c.get("mode", 0) not in (0, None):
+        raise UnsupportedError(f"layer '{layer.path}': Keras 1 BatchNormalization mode {c['mode']}")
+    _last_axis(layer, x)
+    w = [np.asarray(a.value, np.float32).ravel() for a in layer.weights]
+    gamma = w.pop(0) if c.get("scale", True) else np.ones_like(w[-1])
+    beta = w.pop(0) if c.get("center", True) else np.zeros_like(w[-1])
+    eps = 1e-3 if c.get("epsilon") is None else float(c["epsilon"])
+    params = {k: low.param(layer, k, a) for k, a in
+              (("weight", gamma), ("bias", beta), ("running_mean", w[0]), ("running_var", w[1]))}
+    return [(_one(low, layer, "batchnorm", [x], x.rank, epsilon=eps, **params), mask)]
+
+
+def _layernorm(low, layer, xs, args, kwargs):
+    (x, mask) = xs[0]
+    c = layer.config
+    _last_axis(layer, x)
+    if c.get("rms_scaling"):
+        raise UnsupportedError(f"layer '{layer.path}' (LayerNormalization) uses rms_scaling, which export does not map")
+    w = [np.asarray(a.value, np.float32).ravel() for a in layer.weights]
+    gamma = w.pop(0) if c.get("scale", True) else None
+    beta = w.pop(0) if c.get("center", True) else None
+    size = len(gamma if gamma is not None else beta)
+    gamma = np.ones(size, np.float32) if gamma is None else gamma
+    beta = np.zeros(size, np.float32) if beta is None else beta
+    eps = 1e-3 if c.get("epsilon") is None else float(c["epsilon"])
+    return [(_one(low, layer, "layernorm", [x], x.rank, epsilon=eps, weight=low.param(layer, "weight", gamma),
+                  bias=low.param(layer, "bias", beta), size=size), mask)]
+
+
+def _pool1d(kind: str):
+    def mapping(low, layer, xs, args, kwargs):
+        (x, _) = xs[0]
+        _channels_last(layer)
+        size = _ints(layer, "pool_size", 2)[0]
+        strides = _ints(layer, "strides", size)[0] if layer.config.get("strides") else size
+        padding = layer.config.get("padding", "valid")
+        if padding not in ("valid", "same") or x.rank != 3:
+            raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}): padding {padding!r}")
+        return [(_one(low, layer, "pool1d", [x], 3, kind=kind, size=size, strides=strides, padding=padding), None)]
+
+    return mapping
+
+
+def _global_max(low, layer, xs, args, kwargs):
+    (x, _) = xs[0]
+    _channels_last(layer)
+    if layer.config.get("keepdims"):
+        raise UnsupportedError(f"layer '{layer.path}' (GlobalMaxPooling1D) keeps dims")
+    return [(_one(low, layer, "max_time", [x], 2), None)]
+
+
+def _pair(layer: Layer, key: str, default) -> List[int]:
+    v = _ints(layer, key, default)
+    return v * 2 if len(v) == 1 else v
+
+
+def _pad(low, layer, xs, args, kwargs):
+    (x, _) = xs[0]
+    return [(_one(low, layer, "pad_time", [x], 3, pads=_pair(layer, "padding", 1)), None)]
+
+
+def _crop(low, layer, xs, args, kwargs):
+    (x, _) = xs[0]
+    return [(_one(low, layer, "crop_time", [x], 3, crops=_pair(layer, "cropping", [1, 1])), None)]
+
+
+def _flatten(low, layer, xs, args, kwargs):
+    (x, _) = xs[0]
+    _channels_last(layer)
+    return [(_one(low, layer, "flatten", [x], 2), None)]
+
+
+def _reshape(low, layer, xs, args, kwargs):
+    (x, _) = xs[0]
+    target = _ints(layer, "target_shape", None)
+    return [(_one(low, layer, "reshape", [x], 1 + len(target), shape=target), None)]
+
+
+def _permute(low, layer, xs, args, kwargs):
+    (x, _) = xs[0]
+    dims = _ints(layer, "dims", None)
+    if sorted(dims) != list(range(1, x.rank)):
+        raise ConfigError(f"layer '{layer.path}' (Permute): dims {dims!r}")
+    return [(_one(low, layer, "permute", [x], x.rank, dims=dims), None)]
+
+
+def _repeat(low, layer, xs, args, kwargs):
+    (x, _) = xs[0]
+    return [(_one(low, layer, "repeat", [x], 3, n=int(layer.config["n"])), None)]
+
+
+# ---------------------------------------------------------------------- Keras 3 mask operations
+
+
+def _tensor(layer: Layer, v: Any) -> Value:
+    if isinstance(v, tuple) and isinstance(v[0], Value):
+        return v[0]
+    raise UnsupportedError(f"operation '{layer.path}' ({layer.class_name}) is given {str(v)[:40]}, not a tensor")
+
+
+def _op_axis(layer: Layer, rank: int) -> int:
+    axis = layer.config.get("axis")
+    axis = axis[0] if isinstance(axis, list) and len(axis) == 1 else axis
+    if not isinstance(axis, int) or not -rank <= axis < rank:
+        raise UnsupportedError(f"operation '{layer.path}' ({layer.class_name}): axis {axis!r}")
+    return axis % rank
+
+
+def _not_equal(low, layer, xs, args, kwargs):
+    if len(args) != 2 or not isinstance(args[1], (int, float)) or isinstance(args[1], bool):
+        raise UnsupportedError(f"operation '{layer.path}' (NotEqual) compares something other than a tensor and a number")
+    x = _tensor(layer, args[0])
+    return [(_one(low, layer, "not_equal", [x], x.rank, "bool", value=args[1]), None)]
+
+
+def _expand_dims(low, layer, xs, args, kwargs):
+    x = _tensor(layer, args[0] if args else None)
+    axis = _op_axis(layer, x.rank + 1)
+    return [(_one(low, layer, "expand_dims", [x], x.rank + 1, x.dtype, axis=axis), None)]
+
+
+def _zeros_like(low, layer, xs, args, kwargs):
+    x = _tensor(layer, args[0] if args else None)
+    dtype = "bool" if layer.config.get("dtype") == "bool" else "float32"
+    return [(_one(low, layer, "zeros_like", [x], x.rank, dtype), None)]
+
+
+def _logical(op: str):
+    def mapping(low, layer, xs, args, kwargs):
+        values = [_tensor(layer, a) for a in args[: 1 if op == "not" else 2]]
+        rank = max(v.rank for v in values)
+        return [(_one(low, layer, f"logical_{op}", values, rank, "bool"), None)]
+
+    return mapping
+
+
+def _reduce(op: str):
+    def mapping(low, layer, xs, args, kwargs):
+        x = _tensor(layer, args[0] if args else None)
+        if layer.config.get("keepdims"):
+            raise UnsupportedError(f"operation '{layer.path}' ({layer.class_name}) keeps dims")
+        axis = _op_axis(layer, x.rank)
+        return [(_one(low, layer, f"reduce_{op}", [x], x.rank - 1, "bool", axis=axis), None)]
+
+    return mapping
+
+
+def _concat_op(low, layer, xs, args, kwargs):
+    if not args or not isinstance(args[0], list):
+        raise UnsupportedError(f"operation '{layer.path}' (Concatenate) takes a list of tensors")
+    values = [_tensor(layer, a) for a in args[0]]
+    axis = layer.config.get("axis", 0)
+    return [(_one(low, layer, "concat", values, values[0].rank, values[0].dtype, axis=int(axis) % values[0].rank), None)]
+
+
+MAPPINGS: Dict[str, Any] = {
+    "conv1d": _conv1d,
+    "batchnorm": _batchnorm,
+    "layernorm": _layernorm,
+    "max_pool_1d": _pool1d("max"),
+    "avg_pool_1d": _pool1d("avg"),
+    "global_max_1d": _global_max,
+    "zero_padding_1d": _pad,
+    "cropping_1d": _crop,
+    "flatten": _flatten,
+    "reshape": _reshape,
+    "permute": _permute,
+    "repeat_vector": _repeat,
+    "not_equal": _not_equal,
+    "expand_dims": _expand_dims,
+    "zeros_like": _zeros_like,
+    "logical_or": _logical("or"),
+    "logical_and": _logical("and"),
+    "logical_not": _logical("not"),
+    "any": _reduce("any"),
+    "all": _reduce("all"),
+    "concat_op": _concat_op,
+}
