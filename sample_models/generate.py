@@ -106,6 +106,8 @@ def make_inputs(name):
         "activations": [(5, 2)], "seq2seq_initial_state": [(4, 2), (3, 2)],
         "timedistributed_conv": [(3, 8, 8, 1)],
     }
+    if name in layer_cases.DESCRIPTIONS:
+        return layer_cases.make_inputs(name, r)
     if name in BIDIR_MERGE_MODELS:
         shapes[name] = [(4, 2)]
     return [f(2, *s) for s in shapes[name]]
@@ -194,6 +196,12 @@ REDUCED_FORMS = ["k2_h5", "k3_h5", "k3_keras"]
 REDUCED_MODELS = set(MODEL_NAMES[MODEL_NAMES.index("functional_masking"):])
 
 
+# The layer cases of issue 10 (sample_models/layer_cases.py), written in every form.
+import layer_cases  # noqa: E402
+
+DESCRIPTIONS.update(layer_cases.DESCRIPTIONS)
+MODEL_NAMES += list(layer_cases.DESCRIPTIONS)
+
 OMITTED_REASON = "not written (sample_models size budget: this model is written as k2_h5, k3_h5, k3_keras only)"
 
 
@@ -202,6 +210,8 @@ def wanted_forms(name):
 
 
 def build(name, K):
+    if name in layer_cases.DESCRIPTIONS:
+        return layer_cases.build(name, K)
     L = K.layers
     Seq = K.Sequential
 

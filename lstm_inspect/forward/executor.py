@@ -91,6 +91,8 @@ class _Executor(Context):
         self.backend = model.backend
         self.views = {v.path: v for v in recurrent_layers(model)}
         self.zero_bidirectional = zero_output_in_bidirectional(model.semantics_version)
+        version = parse_version(model.semantics_version)
+        self.keras3 = version is not None and version[0] >= 3
         self.until = until
         self.initial_states = initial_states or {}
         self.result = RunResult(outputs=[], hard_sigmoid=self.flavour)

@@ -58,6 +58,8 @@ class Context:
 
     backend: Optional[str] = None
     hard_sigmoid: str = "keras2"
+    #: the file was written by Keras 3 (where layers compute differently from tf-keras)
+    keras3: bool = False
     #: tf.keras >= 2.4 and Keras 3 zero masked outputs inside Bidirectional(return_sequences)
     zero_bidirectional: bool = False
     #: recurrent layer path -> {"h": ..., "c": ...} given by the caller

@@ -168,6 +168,9 @@ KINDS = [
     _op("LogicalNot", _unary(lambda layer, a: np.logical_not(a)), _unary_shape),
     _op("ZerosLike", _unary(lambda layer, a: np.zeros_like(a, dtype=_dtype(layer))), _unary_shape),
     _op("OnesLike", _unary(lambda layer, a: np.ones_like(a, dtype=_dtype(layer))), _unary_shape),
+    # Keras 3 Attention's compute_mask traces ``convert_to_tensor(query_mask)``
+    _op("ConvertToTensor", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.asarray(a).dtype)),
+        _unary_shape),
     _op("Cast", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.float32)), _unary_shape),
     _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis")),
     _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis")),

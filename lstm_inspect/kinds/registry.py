@@ -20,10 +20,10 @@ _ALL: List[Kind] = []
 def _load() -> None:
     if _ALL:
         return
-    from . import conv, core, mask_ops, merges, norms, pooling, reshaping, rnn, wrappers
+    from . import activation_layers, attention, conv, core, mask_ops, merges, norms, pooling, reshaping, rnn, wrappers
 
     # The family modules, in the order their kinds are tried when recognising weights.
-    families = (rnn, core, conv, pooling, merges, norms, reshaping, wrappers, mask_ops)
+    families = (rnn, core, conv, pooling, merges, norms, reshaping, wrappers, mask_ops, activation_layers, attention)
     kinds: List[Kind] = [kind for family in families for kind in family.KINDS]
     for kind in kinds:
         table = _OPS if kind.role == "op" else _BY_NAME

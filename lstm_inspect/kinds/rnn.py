@@ -231,10 +231,6 @@ def _recurrent(names, gate, shape, **more) -> Kind:
     )
 
 
-def _unverified(layer: Layer) -> Optional[str]:
-    return f"{layer.class_name} is not supported (only ConvLSTM2D runs are checked against Keras)"
-
-
 def _conv_streams(layer, call, sources, planner):
     raise Blocked(f"layer '{layer.path}' ({layer.class_name}) is a ConvLSTM")
 
@@ -252,7 +248,6 @@ KINDS = [
             gate_kind="conv_lstm", over_time=True, streams=_conv_streams, v3_vars="cell/vars",
             var_names=("kernel", "recurrent_kernel", "bias"), recognise=_recognise(4, n + 2),
             weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0),
-            refuse=None if n == 2 else _unverified,
         )
         for n in (1, 2, 3)
     ],

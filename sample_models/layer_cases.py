@@ -1,0 +1,90 @@
+"""Sample models for the layers real models use beside recurrent ones (issue 10): the
+activation layers, Rescaling, Attention/AdditiveAttention, SeparableConv1D, ConvLSTM1D/3D.
+
+``generate.py`` includes them (its hook adds ``DESCRIPTIONS`` to its own and asks
+``build``/``make_inputs`` for these names); they are written in every form.
+"""
+
+DESCRIPTIONS = {
+    "activation_layers": "Sequential Input(5,3) -> LSTM(4, return_sequences) -> ReLU(max_value=0.3, threshold=0.05, "
+                         "negative_slope=0.1) -> Dense(4) -> LeakyReLU() (default slope) -> Dense(4) -> "
+                         "PReLU(shared_axes=[1]) -> Dense(4) -> PReLU() -> Dense(4) -> ELU(alpha=0.5) -> Dense(3) -> "
+                         "Softmax() -> Rescaling(2.0, offset=-0.5) -> LeakyReLU(0.05) -> ReLU() -> ReLU(max_value=0.8)",
+    "attention_layers": "Functional q_in(5,) int32 -> Embedding(10,4,mask_zero) q; v_in(6,) int32 -> "
+                        "Embedding(10,4,mask_zero) v; Attention(use_scale)([q, v]), AdditiveAttention()([q, v, v]), "
+                        "Attention(score_mode='concat', use_scale)([q, v]), Attention()([q, q], use_causal_mask), "
+                        "AdditiveAttention(use_scale=False)([q, q], use_causal_mask) -> Concatenate -> "
+                        "LSTM(3) (masked by the query mask) -> Dense(1); lengths q 5,3,2 / v 6,2,4",
+    "separable_conv": "Sequential Input(9,3) -> SeparableConv1D(4, 3, depth_multiplier=2, same, dilation_rate=2) -> "
+                      "SeparableConv1D(3, 2, strides=2, use_bias=False, relu) -> LSTM(3) -> Dense(1)",
+    "conv_lstm1d": "Sequential Input(3,7,2) -> ConvLSTM1D(3, 3, padding='same', return_sequences) -> "
+                   "ConvLSTM1D(2, 2, strides=2) -> Flatten -> Dense(1)",
+    "conv_lstm3d": "Sequential Input(2,4,4,3,1) -> ConvLSTM3D(2, 2, padding='same', return_sequences) -> "
+                   "ConvLSTM3D(2, (2,2,1), padding='valid') -> Flatten -> Dense(1)",
+}
+
+
+def make_inputs(name, r):
+    """Model inputs, identical for both generations (``r``: the generator's RandomState)."""
+    def f(*s):
+        return r.normal(0.0, 1.0, size=s).astype("float32")
+    if name == "attention_layers":
+        toks = []
+        for length, lengths in ((5, [5, 3, 2]), (6, [6, 2, 4])):
+            t = r.randint(1, 10, size=(3, length)).astype("int32")
+            for b, n in enumerate(lengths):
+                t[b, n:] = 0
+            toks.append(t)
+        return toks
+    shapes = {"activation_layers": (5, 3), "separable_conv": (9, 3), "conv_lstm1d": (3, 7, 2),
+              "conv_lstm3d": (2, 4, 4, 3, 1)}
+    return [f(2, *shapes[name])]
+
+
+def build(name, K):
+    L = K.layers
+    Seq = K.Sequential
+
+    def inp(shape, n="input", dtype="float32"):
+        return K.Input(shape, name=n, dtype=dtype)
+
+    if name == "activation_layers":
+        return Seq([inp((5, 3)), L.LSTM(4, return_sequences=True, name="lstm"),
+                    L.ReLU(max_value=0.3, threshold=0.05, negative_slope=0.1, name="relu_all"),
+                    L.Dense(4, name="dense_a"), L.LeakyReLU(name="leaky_default"),
+                    L.Dense(4, name="dense_b"), L.PReLU(shared_axes=[1], name="prelu_shared"),
+                    L.Dense(4, name="dense_c"), L.PReLU(name="prelu"),
+                    L.Dense(4, name="dense_d"), L.ELU(alpha=0.5, name="elu"),
+                    L.Dense(3, name="dense_e"), L.Softmax(name="softmax"),
+                    L.Rescaling(2.0, offset=-0.5, name="rescale"),
+                    L.LeakyReLU(0.05, name="leaky"), L.ReLU(name="relu"),
+                    L.ReLU(max_value=0.8, name="relu_max")], name=name)
+    if name == "attention_layers":
+        qi, vi = inp((5,), "q_in", "int32"), inp((6,), "v_in", "int32")
+        q = L.Embedding(10, 4, mask_zero=True, name="emb_q")(qi)
+        v = L.Embedding(10, 4, mask_zero=True, name="emb_v")(vi)
+        a = L.Attention(use_scale=True, name="dot")([q, v])
+        b = L.AdditiveAttention(name="additive")([q, v, v])
+        c = L.Attention(score_mode="concat", use_scale=True, name="concat_score")([q, v])
+        d = L.Attention(name="causal")([q, q], use_causal_mask=True)
+        e = L.AdditiveAttention(use_scale=False, name="additive_causal")([q, q], use_causal_mask=True)
+        y = L.Concatenate(name="concat")([a, b, c, d, e])
+        y = L.LSTM(3, name="lstm")(y)
+        return K.Model([qi, vi], L.Dense(1, name="dense")(y), name=name)
+    if name == "separable_conv":
+        return Seq([inp((9, 3)),
+                    L.SeparableConv1D(4, 3, depth_multiplier=2, padding="same", dilation_rate=2, name="sep_a"),
+                    L.SeparableConv1D(3, 2, strides=2, use_bias=False, activation="relu", name="sep_b"),
+                    L.LSTM(3, name="lstm"), L.Dense(1, name="dense")], name=name)
+    if name == "conv_lstm1d":
+        return Seq([inp((3, 7, 2)),
+                    L.ConvLSTM1D(3, 3, padding="same", return_sequences=True, name="convlstm_a"),
+                    L.ConvLSTM1D(2, 2, strides=2, name="convlstm_b"),
+                    L.Flatten(name="flatten"), L.Dense(1, name="dense")], name=name)
+    if name == "conv_lstm3d":
+        return Seq([inp((2, 4, 4, 3, 1)),
+                    L.ConvLSTM3D(2, 2, padding="same", return_sequences=True, name="convlstm_a"),
+                    L.ConvLSTM3D(2, (2, 2, 1), padding="valid", name="convlstm_b"),
+                    L.Flatten(name="flatten"), L.Dense(1, name="dense")], name=name)
+    raise KeyError(name)
+
