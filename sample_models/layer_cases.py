@@ -21,6 +21,10 @@ DESCRIPTIONS = {
                    "ConvLSTM1D(2, 2, strides=2) -> Flatten -> Dense(1)",
     "conv_lstm3d": "Sequential Input(2,4,4,3,1) -> ConvLSTM3D(2, 2, padding='same', return_sequences) -> "
                    "ConvLSTM3D(2, (2,2,1), padding='valid') -> Flatten -> Dense(1)",
+    "tf_ops": "Functional Input(5,3) -> LSTM(4, return_sequences) h; h[:, -1], h[:, 1:3], h[:, -2:], h[:, ::2, 0], "
+              "h[:, :, 1:3]; mean(h, axis=1), max(h[:, 1:3], axis=1), sum(h, axis=-1), sum(h, [1, 2], keepdims); "
+              "concat([h[:, -1], mean], -1) -> Dense(2); tf-keras: tf.* ops as TFOpLambda/SlicingOpLambda layers; "
+              "Keras 3: keras.ops as GetItem/Mean/Max/Sum/Concatenate ops",
 }
 
 
@@ -36,7 +40,7 @@ def make_inputs(name, r):
                 t[b, n:] = 0
             toks.append(t)
         return toks
-    shapes = {"activation_layers": (5, 3), "separable_conv": (9, 3), "conv_lstm1d": (3, 7, 2),
+    shapes = {"activation_layers": (5, 3), "tf_ops": (5, 3), "separable_conv": (9, 3), "conv_lstm1d": (3, 7, 2),
               "conv_lstm3d": (2, 4, 4, 3, 1)}
     return [f(2, *shapes[name])]
 
@@ -86,5 +90,27 @@ def build(name, K):
                     L.ConvLSTM3D(2, 2, padding="same", return_sequences=True, name="convlstm_a"),
                     L.ConvLSTM3D(2, (2, 2, 1), padding="valid", name="convlstm_b"),
                     L.Flatten(name="flatten"), L.Dense(1, name="dense")], name=name)
+    if name == "tf_ops":
+        return _tf_ops(K)
     raise KeyError(name)
+
+
+def _tf_ops(K):
+    """The same tensor operations, as each generation writes them (tf.* under tf-keras)."""
+    L = K.layers
+    if K.__name__ == "tf_keras":
+        import tensorflow as tf
+
+        mean, vmax, vsum, concat = tf.reduce_mean, tf.reduce_max, tf.reduce_sum, tf.concat
+    else:
+        mean, vmax, vsum, concat = K.ops.mean, K.ops.max, K.ops.sum, K.ops.concatenate
+    x = K.Input((5, 3), name="input")
+    h = L.LSTM(4, return_sequences=True, name="lstm")(x)
+    last, mid, tail, strided, feat = h[:, -1], h[:, 1:3], h[:, -2:], h[:, ::2, 0], h[:, :, 1:3]
+    pooled = mean(h, axis=1)
+    peak = vmax(mid, axis=1)
+    total = vsum(h, axis=-1)
+    whole = vsum(h, axis=[1, 2], keepdims=True)
+    y = L.Dense(2, name="dense")(concat([last, pooled], axis=-1))
+    return K.Model(x, [y, peak, total, whole, tail, strided, feat], name="tf_ops")
 

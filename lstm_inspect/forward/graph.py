@@ -43,6 +43,8 @@ def parse_call(node: Any) -> Call:
             raise ConfigError(f"inbound node {str(node)[:60]} has arguments that are not a list")
         inputs = tensor_refs(args[0]) if args else []
         return Call(inputs=inputs, kwargs=kwargs, refs=tensor_refs(args) + tensor_refs(kwargs), args=args, keras3=True)
+    if isinstance(node, list) and node and isinstance(node[0], str):
+        node = [node]  # tf-keras TF-op layers: one flat [name, node, tensor, kwargs] (docs/formats.md 3.2)
     if isinstance(node, list):  # Keras 1/2: [[name, node, tensor, (kwargs)], ...]
         refs = []
         kwargs: Dict[str, Any] = {}

@@ -1,9 +1,8 @@
 """Activation layer kinds: ReLU, LeakyReLU, PReLU, ELU, Softmax, and Rescaling.
 
 Each computes what tf-keras 2.x and Keras 3 compute (docs/formats.md section 7); where the
-two differ (Softmax's masked positions, LeakyReLU's key name) the writer's generation
-decides through ``ctx.keras3``. Every config key read is named in ``KEYS``; a value the
-kind cannot compute is refused by name. To add one, declare it below and append it to
+two differ (Softmax's masked positions, LeakyReLU's key name, Rescaling's mask) the writer's
+generation decides through ``ctx.keras3``. Every config key read is declared in ``keys``. To add one, declare it below and append it to
 ``KINDS``.
 """
 
@@ -15,17 +14,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .activations import _softmax
-from .base import STEPS, Blocked, Kind, axes_of, same_shape, stepwise, stepwise_on, weights_of
-
-#: Config keys each kind reads (beyond name, trainable, dtype).
-KEYS = {
-    "ReLU": ("max_value", "negative_slope", "threshold"),
-    "LeakyReLU": ("alpha", "negative_slope"),
-    "PReLU": ("shared_axes", "alpha_initializer", "alpha_regularizer", "alpha_constraint"),
-    "ELU": ("alpha",),
-    "Softmax": ("axis", "robust_masking"),
-    "Rescaling": ("scale", "offset"),
-}
+from .base import ANY, STEPS, Blocked, Kind, axes_of, same_shape, stepwise, stepwise_on, weights_of
 
 
 def _number(layer, key: str, default: Optional[float], low: Optional[float] = None) -> Optional[float]:
@@ -182,16 +171,16 @@ def rescaling(layer, xs, masks, call, ctx):
     return [y.astype(np.float32)], [masks[0] if ctx.keras3 else None]
 
 
-def _kind(name: str, compute, streams=stepwise, **more) -> Kind:
+def _kind(name: str, compute, keys, streams=stepwise, **more) -> Kind:
     return Kind(names=(name,), family="activation_layers", compute=compute, output_shape=same_shape, streams=streams,
-                **more)
+                keys=dict.fromkeys(keys, ANY), **more)
 
 
 KINDS = [
-    _kind("ReLU", relu),
-    _kind("LeakyReLU", leaky_relu),
-    _kind("PReLU", prelu, _prelu_streams, weights=lambda c, children: (1, 0), var_names=("alpha",)),
-    _kind("ELU", elu),
-    _kind("Softmax", softmax, stepwise_on("axis")),
-    _kind("Rescaling", rescaling),
+    _kind("ReLU", relu, ("max_value", "negative_slope", "threshold")),
+    _kind("LeakyReLU", leaky_relu, ("alpha", "negative_slope")),
+    _kind("PReLU", prelu, ("shared_axes",), _prelu_streams, weights=lambda c, children: (1, 0), var_names=("alpha",)),
+    _kind("ELU", elu, ("alpha",)),
+    _kind("Softmax", softmax, ("axis", "robust_masking"), stepwise_on("axis")),
+    _kind("Rescaling", rescaling, ("scale", "offset")),
 ]

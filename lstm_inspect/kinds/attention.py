@@ -21,13 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from .activations import _softmax
-from .base import Kind, need_inputs, weights_of
-
-#: Config keys each kind reads (beyond name, trainable, dtype).
-KEYS = {
-    "Attention": ("use_scale", "score_mode", "dropout", "seed", "causal"),
-    "AdditiveAttention": ("use_scale", "dropout", "seed", "causal"),
-}
+from .base import ANY, Kind, need_inputs, weights_of
 
 
 def _inputs(layer, xs):
@@ -141,10 +135,12 @@ def _refuse_dot(layer) -> Optional[str]:
 ATTENTION = Kind(
     names=("Attention",), family="attention", compute=_attention(dot_scores), output_shape=_shape,
     weights=_dot_weights, var_names=("scale", "concat_score_weight"), refuse=_refuse_dot,
+    keys={"use_scale": ANY, "score_mode": ("dot", "concat", None), "dropout": ANY, "causal": ANY},
 )
 ADDITIVE_ATTENTION = Kind(
     names=("AdditiveAttention",), family="attention", compute=_attention(additive_scores), output_shape=_shape,
     weights=lambda c, children: (int(bool(c.get("use_scale", True))), 0), var_names=("scale",),
+    keys={"use_scale": ANY, "dropout": ANY, "causal": ANY},
 )
 
 KINDS = [ATTENTION, ADDITIVE_ATTENTION]

@@ -159,6 +159,7 @@ def separable_conv1d(layer, xs, masks, call, ctx):
 
 SEPARABLE_CONV1D = Kind(
     names=("SeparableConv1D",), family="conv", compute=separable_conv1d, output_shape=_conv_shape(1),
+    keys={**_CONV_KEYS, "groups": (1, None), "depth_multiplier": ANY},
     weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0),
     var_names=("depthwise_kernel", "pointwise_kernel", "bias"),
 )

@@ -156,8 +156,8 @@ def _squeeze_shape(layer, inputs, ctx):
     return [d for k, d in enumerate(x) if k != axis % len(x)]
 
 
-def _op(name: str, compute, shape, streams=stepwise, **more) -> Kind:
-    keys = {"axis": ANY, "keepdims": ANY, "dtype": ANY}
+def _op(name: str, compute, shape, streams=stepwise, keys=None, **more) -> Kind:
+    keys = {"axis": ANY, "keepdims": ANY, "dtype": ANY, **(keys or {})}
     return Kind(names=(name,), family="mask_ops", role="op", compute=compute, output_shape=shape, streams=streams,
                 keys=keys, **more)
 
@@ -172,7 +172,7 @@ KINDS = [
     _op("OnesLike", _unary(lambda layer, a: np.ones_like(a, dtype=_dtype(layer))), _unary_shape),
     # Keras 3 Attention's compute_mask traces ``convert_to_tensor(query_mask)``
     _op("ConvertToTensor", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.asarray(a).dtype)),
-        _unary_shape),
+        _unary_shape, keys={"sparse": (False, None), "ragged": (False, None)}),
     _op("Cast", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.float32)), _unary_shape),
     _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis")),
     _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis")),

@@ -254,6 +254,8 @@ def check_nodes(name: str, nodes: Any) -> None:
                 if not all(v is None or _is_tensor(v) for v in items):
                     raise ConfigError(f"{where}: its {key} {json_preview(value)} is not a tensor")
         elif isinstance(node, list):
+            if node and isinstance(node[0], str):  # tf-keras TF-op layers: one flat [layer, node, tensor, kwargs]
+                node = [node]
             for item in node:
                 if not (isinstance(item, list) and len(item) >= 3 and _is_ref(item[:3])):
                     raise ConfigError(f"{where} holds {json_preview(item)}, which is not [layer, node, tensor]")
