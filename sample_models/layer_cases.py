@@ -5,6 +5,12 @@ activation layers, Rescaling, Attention/AdditiveAttention, SeparableConv1D, Conv
 ``build``/``make_inputs`` for these names); they are written in every form.
 """
 
+import numpy as np
+
+#: Recurrent classes (and their cells' gate orders) the generator traces beside its own.
+RECURRENT_CLASSES = {"ConvLSTM1D", "ConvLSTM3D"}
+GATES = {"ConvLSTM1DCell": ["i", "f", "c", "o"], "ConvLSTM3DCell": ["i", "f", "c", "o"]}
+
 DESCRIPTIONS = {
     "activation_layers": "Sequential Input(5,3) -> LSTM(4, return_sequences) -> ReLU(max_value=0.3, threshold=0.05, "
                          "negative_slope=0.1) -> Dense(4) -> LeakyReLU() (default slope) -> Dense(4) -> "
@@ -21,6 +27,11 @@ DESCRIPTIONS = {
                    "ConvLSTM1D(2, 2, strides=2) -> Flatten -> Dense(1)",
     "conv_lstm3d": "Sequential Input(2,4,4,3,1) -> ConvLSTM3D(2, 2, padding='same', return_sequences) -> "
                    "ConvLSTM3D(2, (2,2,1), padding='valid') -> Flatten -> Dense(1)",
+    "multi_head_attention": "Functional q_in(5,) int32, v_in(6,) int32 -> an Embedding(10,4,mask_zero) pair q, v "
+                            "for each attention; am_in(5,6) float32 0/1; MultiHeadAttention(2,3)(q, v); "
+                            "MultiHeadAttention(2,3,value_dim=2,use_bias=False)(q, q', use_causal_mask); "
+                            "MultiHeadAttention(2,2,dropout=0.1)(q, v, v); MultiHeadAttention(1,4)(q, v, "
+                            "attention_mask=am) -> Concatenate -> LSTM(3) -> Dense(1); lengths q 5,3,2 / v 6,2,4",
     "tf_ops": "Functional Input(5,3) -> LSTM(4, return_sequences) h; h[:, -1], h[:, 1:3], h[:, -2:], h[:, ::2, 0], "
               "h[:, :, 1:3]; mean(h, axis=1), max(h[:, 1:3], axis=1), sum(h, axis=-1), sum(h, [1, 2], keepdims); "
               "concat([h[:, -1], mean], -1) -> Dense(2); tf-keras: tf.* ops as TFOpLambda/SlicingOpLambda layers; "
@@ -32,13 +43,15 @@ def make_inputs(name, r):
     """Model inputs, identical for both generations (``r``: the generator's RandomState)."""
     def f(*s):
         return r.normal(0.0, 1.0, size=s).astype("float32")
-    if name == "attention_layers":
+    if name in ("attention_layers", "multi_head_attention"):
         toks = []
         for length, lengths in ((5, [5, 3, 2]), (6, [6, 2, 4])):
             t = r.randint(1, 10, size=(3, length)).astype("int32")
             for b, n in enumerate(lengths):
                 t[b, n:] = 0
             toks.append(t)
+        if name == "multi_head_attention":
+            toks.append((r.uniform(size=(3, 5, 6)) < 0.7).astype("float32"))
         return toks
     shapes = {"activation_layers": (5, 3), "tf_ops": (5, 3), "separable_conv": (9, 3), "conv_lstm1d": (3, 7, 2),
               "conv_lstm3d": (2, 4, 4, 3, 1)}
@@ -75,6 +88,22 @@ def build(name, K):
         y = L.Concatenate(name="concat")([a, b, c, d, e])
         y = L.LSTM(3, name="lstm")(y)
         return K.Model([qi, vi], L.Dense(1, name="dense")(y), name=name)
+    if name == "multi_head_attention":
+        # each attention reads tensors of its own: Keras 3's MultiHeadAttention clears its inputs'
+        # masks as it runs, so a masked tensor read twice would depend on Keras's execution order
+        qi, vi, ai = inp((5,), "q_in", "int32"), inp((6,), "v_in", "int32"), inp((5, 6), "am_in")
+
+        def emb(x, name):
+            return L.Embedding(10, 4, mask_zero=True, name=name)(x)
+
+        a = L.MultiHeadAttention(2, 3, name="mha")(emb(qi, "emb_q1"), emb(vi, "emb_v1"))
+        b = L.MultiHeadAttention(2, 3, value_dim=2, use_bias=False, name="mha_causal")(
+            emb(qi, "emb_q2"), emb(qi, "emb_s2"), use_causal_mask=True)
+        v3 = emb(vi, "emb_v3")
+        c = L.MultiHeadAttention(2, 2, dropout=0.1, name="mha_dropout")(emb(qi, "emb_q3"), v3, v3)
+        d = L.MultiHeadAttention(1, 4, name="mha_mask_input")(emb(qi, "emb_q4"), emb(vi, "emb_v4"), attention_mask=ai)
+        y = L.LSTM(3, name="lstm")(L.Concatenate(name="concat")([a, b, c, d]))
+        return K.Model([qi, vi, ai], L.Dense(1, name="dense")(y), name=name)
     if name == "separable_conv":
         return Seq([inp((9, 3)),
                     L.SeparableConv1D(4, 3, depth_multiplier=2, padding="same", dilation_rate=2, name="sep_a"),
@@ -114,3 +143,24 @@ def _tf_ops(K):
     y = L.Dense(2, name="dense")(concat([last, pooled], axis=-1))
     return K.Model(x, [y, peak, total, whole, tail, strided, feat], name="tf_ops")
 
+
+
+def conv_nd(x, k, strides, padding):
+    """x (B, *spatial, C), k (*window, C, O), any number of spatial axes; TensorFlow 'same'
+    (the odd padding after) or 'valid'. The generator's reference for ConvLSTM1D/3D."""
+    n = k.ndim - 2
+    strides = tuple(strides) if isinstance(strides, (list, tuple)) else (strides,) * n
+    if len(strides) != n and len(set(strides)) == 1:  # the recurrent convolution's default (1, 1)
+        strides = (strides[0],) * n
+    size = x.shape[1:1 + n]
+    if padding == "same":
+        out = [-(-d // s) for d, s in zip(size, strides)]
+        pads = [max((o - 1) * s + w - d, 0) for o, s, w, d in zip(out, strides, k.shape[:n], size)]
+        x = np.pad(x, [(0, 0)] + [(p // 2, p - p // 2) for p in pads] + [(0, 0)])
+    else:
+        out = [(d - w) // s + 1 for d, w, s in zip(size, k.shape[:n], strides)]
+    y = np.zeros((x.shape[0], *out, k.shape[-1]), dtype=np.float64)
+    for offset in np.ndindex(*k.shape[:n]):
+        index = tuple(slice(o, o + (m - 1) * s + 1, s) for o, m, s in zip(offset, out, strides))
+        y += np.einsum("...c,co->...o", x[(slice(None), *index)], k[offset])
+    return y

@@ -1,6 +1,6 @@
 """Activation layer kinds: ReLU, LeakyReLU, PReLU, ELU, Softmax, and Rescaling.
 
-Each computes what tf-keras 2.x and Keras 3 compute (docs/formats.md section 7); where the
+Each computes what tf-keras 2.x and Keras 3 compute (docs/formats.md section 5.5); where the
 two differ (Softmax's masked positions, LeakyReLU's key name, Rescaling's mask) the writer's
 generation decides through ``ctx.keras3``. Every config key read is declared in ``keys``. To add one, declare it below and append it to
 ``KINDS``.

@@ -10,7 +10,18 @@ at inference (dropout is the identity), as tf-keras 2.x and Keras 3 compute them
 Inputs are ``[query, value]`` or ``[query, value, key]``; the masks Keras propagates are
 ``[query_mask, value_mask]``; the output mask is the query mask. tf-keras multiplies by the
 query mask, Keras 3 selects with ``where`` (a NaN at a masked query step stays only in
-tf-keras). MultiHeadAttention is not computed (refused by name).
+tf-keras).
+
+``MultiHeadAttention`` (3-D query/value/key, ``attention_axes`` over time only) projects with
+``query``/``key``/``value`` kernels ``(dim, heads, key_dim)`` and biases ``(heads, key_dim)``,
+scores ``(Q/√key_dim)·Kᵀ`` per head, masks them with the AND of the query mask ``(B, T, 1)``,
+the value and key masks ``(B, 1, S)``, ``use_causal_mask`` and an ``attention_mask`` input,
+softmaxes over the value steps, and projects back with ``attention_output`` ``(heads, value_dim,
+out)``. Masked scores: tf-keras adds ``-1e9`` (``softmax_robust_masking``: sets it); Keras 3
+sets a large negative and, on its ``Softmax``-layer path (``dropout > 0`` or
+``return_attention_scores``), zeroes fully masked rows afterwards, where its
+``dot_product_attention`` path leaves them uniform. The output mask is the query mask.
+Keras 3 clears the masks of its input tensors as it runs (docs/formats.md section 5.5).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, UnsupportedError
 from .activations import _softmax
 from .base import ANY, Kind, need_inputs, weights_of
 
@@ -132,6 +143,140 @@ def _refuse_dot(layer) -> Optional[str]:
     return None
 
 
+# ---------------------------------------------------------------------- MultiHeadAttention
+
+
+def _mha_weights(layer, q, v, k):
+    use_bias = bool(layer.config.get("use_bias", True))
+    w = weights_of(layer, 8 if use_bias else 4, "query, key, value and output kernels" + (" and biases" if use_bias else ""))
+    names = ("query", "key", "value", "attention_output")
+    kernels = w[0::2] if use_bias else w
+    biases = w[1::2] if use_bias else [None] * 4
+    wq, wk, wv, wo = kernels[:4]
+    ok = (wq.ndim == wk.ndim == wv.ndim == wo.ndim == 3 and wq.shape[0] == q.shape[-1] and wk.shape[0] == k.shape[-1]
+          and wv.shape[0] == v.shape[-1] and wq.shape[1:] == wk.shape[1:] and wo.shape[:2] == wv.shape[1:])
+    if not ok:
+        shapes = ", ".join(f"{n} {x.shape}" for n, x in zip(names, kernels))
+        raise ConfigError(f"layer '{layer.path}' (MultiHeadAttention) has kernels {shapes}, which do not fit query "
+                          f"{q.shape}, value {v.shape} and key {k.shape}")
+    return list(zip(kernels[:4], biases[:4]))
+
+
+def _refuse_cleared_masks(layer, call, tensors) -> None:
+    """Keras 3's MultiHeadAttention clears the Keras masks of its query, value and key tensors
+    (``set_keras_mask(x, None)``) as it runs: every call that reads one of those tensors after
+    it, in Keras's execution order, sees no mask. A masked input tensor that another call reads
+    too is refused: what each reader sees would depend on that order."""
+    for array, mask in tensors:
+        if mask is not None and id(array) in call.shared:
+            raise UnsupportedError(
+                f"layer '{layer.path}' (MultiHeadAttention): Keras 3 clears the masks of its inputs as it runs, so "
+                "the other layers reading a masked input of it see a mask or none depending on Keras's "
+                "execution order; lstm-inspect does not compute this"
+            )
+
+
+def _project(x, kernel, bias, equation):
+    y = np.einsum(equation, x, kernel).astype(np.float32)
+    return y if bias is None else (y + bias).astype(np.float32)
+
+
+def multi_head_attention(layer, xs, masks, call, ctx):
+    q = np.asarray(xs[0], dtype=np.float32)
+    args, kwargs = call.args, call.kwargs
+    v = v_arg = kwargs.get("value", args[1] if len(args) > 1 else None)
+    k = k_arg = kwargs.get("key", args[2] if len(args) > 2 else None)
+    if not isinstance(v, np.ndarray):
+        raise ConfigError(f"layer '{layer.path}' (MultiHeadAttention) is called without a value tensor")
+    k_given = isinstance(k, np.ndarray)
+    k = k if k_given else v
+    v, k = np.asarray(v, dtype=np.float32), np.asarray(k, dtype=np.float32)
+    if q.ndim != 3 or v.ndim != 3 or k.shape[:2] != v.shape[:2] or q.shape[0] != v.shape[0]:
+        raise ConfigError(f"layer '{layer.path}' (MultiHeadAttention) needs query (batch, T, dim) and value/key "
+                          f"(batch, S, dim); got {q.shape}, {v.shape}, {k.shape}")
+    (wq, bq), (wk, bk), (wv, bv), (wo, bo) = _mha_weights(layer, q, v, k)
+    # the masks Keras fills in from the tensors (Keras 3: value/key masks only where passed)
+    q_mask = kwargs.get("query_mask", masks[0] if masks else None)
+    v_mask = kwargs.get("value_mask", call.mask_of(v_arg))
+    k_mask = kwargs.get("key_mask", call.mask_of(k_arg) if k_given else (None if ctx.keras3 else v_mask))
+    if ctx.keras3:
+        _refuse_cleared_masks(layer, call, ((xs[0], q_mask), (v_arg, v_mask), (k_arg, k_mask)))
+    T, S = q.shape[1], v.shape[1]
+    keep = None
+    for m, shape, what in ((q_mask, (q.shape[0], T), "query"), (v_mask, (v.shape[0], S), "value"),
+                           (k_mask, (k.shape[0], S), "key")):
+        m = _mask(layer, m, shape, what)
+        if m is not None:
+            m = m[:, :, None] if what == "query" else m[:, None, :]
+            keep = m if keep is None else np.logical_and(keep, m)
+    if _causal(call, layer):
+        causal = (np.arange(T)[:, None] >= np.arange(S)[None, :])[None]
+        keep = causal if keep is None else np.logical_and(keep, causal)
+    given = kwargs.get("attention_mask")
+    if given is not None:
+        given = np.asarray(given).astype(bool)
+        try:
+            np.broadcast_shapes(given.shape, (q.shape[0], T, S))
+        except ValueError:
+            raise ConfigError(f"layer '{layer.path}' (MultiHeadAttention) is given an attention_mask of shape "
+                              f"{given.shape}; it needs ({q.shape[0]}, {T}, {S})") from None
+        keep = given if keep is None else np.logical_and(given, keep)
+    key_dim = wq.shape[-1]
+    Q = _project(q, wq, bq, "btd,dnh->btnh")
+    K = _project(k, wk, bk, "bsd,dnh->bsnh")
+    V = _project(v, wv, bv, "bsd,dnh->bsnh")
+    scores = np.einsum("btnh,bsnh->bnts", (Q * np.float32(1.0 / np.sqrt(float(key_dim)))).astype(np.float32), K)
+    scores = scores.astype(np.float32)
+    layer_path = bool(layer.config.get("dropout", 0.0)) or bool(kwargs.get("return_attention_scores"))
+    if keep is not None:
+        keep4 = keep[:, None]  # (B, 1, T, S): every head
+        if not ctx.keras3 and not layer.config.get("softmax_robust_masking"):
+            scores = (scores + (np.float32(1) - keep4.astype(np.float32)) * np.float32(-1e9)).astype(np.float32)
+        else:
+            negative = np.float32(-1e9) if (layer_path or not ctx.keras3) else np.float32(-0.7 * 3.38953e38)
+            scores = np.where(keep4, scores, negative).astype(np.float32)
+    weights = _softmax(scores).astype(np.float32)
+    if keep is not None and ctx.keras3 and layer_path:
+        weights = np.where(keep4, weights, np.float32(0)).astype(np.float32)
+    out = np.einsum("bnts,bsnh->btnh", weights, V).astype(np.float32)
+    y = _project(out, wo, bo, "btnh,nho->bto")
+    outs = [y, weights] if kwargs.get("return_attention_scores") else [y]
+    q_out = None if q_mask is None else np.asarray(q_mask, dtype=bool)
+    return outs, [q_out] + [None] * (len(outs) - 1)
+
+
+def _mha_shape(layer, inputs, ctx):
+    q = inputs[0] if inputs else None
+    if q is None:
+        return None
+    out = layer.config.get("output_shape")
+    last = q[-1] if out is None else (out[0] if isinstance(out, list) and len(out) == 1 else out)
+    return list(q[:-1]) + [last if isinstance(last, int) or last is None else None]
+
+
+def _mha_weight_count(config, children):
+    return (8 if config.get("use_bias", True) else 4), 0
+
+
+def _attention_axes(value) -> bool:
+    return value is None or value in ([1], 1, [-2], -2, (1,))
+
+
+def _output_shape(value) -> bool:
+    return value is None or (isinstance(value, int) and not isinstance(value, bool)) or (
+        isinstance(value, list) and len(value) == 1 and isinstance(value[0], int))
+
+
+MULTI_HEAD_ATTENTION = Kind(
+    names=("MultiHeadAttention",), family="attention", compute=multi_head_attention, output_shape=_mha_shape,
+    weights=_mha_weight_count, v3_groups=("query_dense", "key_dense", "value_dense", "output_dense"),
+    var_names=("kernel", "bias"),
+    keys={"num_heads": ANY, "key_dim": ANY, "value_dim": ANY, "dropout": ANY, "use_bias": ANY,
+          "output_shape": _output_shape, "attention_axes": _attention_axes, "softmax_robust_masking": ANY,
+          "use_gate": (False, None), "sliding_window": (None,), "flash_attention": (None, False),
+          "query_shape": ANY, "key_shape": ANY, "value_shape": ANY},
+)
+
 ATTENTION = Kind(
     names=("Attention",), family="attention", compute=_attention(dot_scores), output_shape=_shape,
     weights=_dot_weights, var_names=("scale", "concat_score_weight"), refuse=_refuse_dot,
@@ -143,4 +288,4 @@ ADDITIVE_ATTENTION = Kind(
     keys={"use_scale": ANY, "dropout": ANY, "causal": ANY},
 )
 
-KINDS = [ATTENTION, ADDITIVE_ATTENTION]
+KINDS = [ATTENTION, ADDITIVE_ATTENTION, MULTI_HEAD_ATTENTION]

@@ -76,6 +76,15 @@ class Call:
 
     args: List[Any] = field(default_factory=list)
     kwargs: Dict[str, Any] = field(default_factory=dict)
+    #: the Keras mask of each tensor the call reads, by ``id`` of its array (MultiHeadAttention
+    #: reads the masks of its value and key, which are not its first argument)
+    masks: Dict[int, Any] = field(default_factory=dict)
+
+    #: ``id`` of the arrays of this call's tensors that another call reads too
+    shared: Any = field(default_factory=set)
+
+    def mask_of(self, array: Any) -> Any:
+        return self.masks.get(id(array))
 
 
 class Context:
@@ -257,6 +266,9 @@ class Kind:
     weights: Counts = no_weights
     v3_vars: str = "vars"  #: where a Keras 3 file keeps the variables, below the layer's key
     v3_children: Tuple[str, ...] = ()  #: wrappers: the attributes holding the children
+    #: layers made of sublayers (MultiHeadAttention): the groups below the layer's key whose
+    #: ``vars`` hold its variables, in the legacy HDF5 order; empty: ``v3_vars``
+    v3_groups: Tuple[str, ...] = ()
     var_names: Tuple[str, ...] = ()  #: names of the Keras 3 variables, in order (inference)
     #: recognise the kind from its weights' short names and shapes alone (no config)
     recognise: Optional[Recognise] = None

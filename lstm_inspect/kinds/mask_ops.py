@@ -156,6 +156,15 @@ def _squeeze_shape(layer, inputs, ctx):
     return [d for k, d in enumerate(x) if k != axis % len(x)]
 
 
+def _concatenate_shape(layer, inputs, ctx):
+    from .merges import _joined
+
+    shapes = ctx.args[0] if ctx.args and isinstance(ctx.args[0], list) else None
+    if not shapes or not all(_shape_of(s) for s in shapes):
+        return None
+    return _joined(shapes, layer.config.get("axis", 0))
+
+
 def _op(name: str, compute, shape, streams=stepwise, keys=None, **more) -> Kind:
     keys = {"axis": ANY, "keepdims": ANY, "dtype": ANY, **(keys or {})}
     return Kind(names=(name,), family="mask_ops", role="op", compute=compute, output_shape=shape, streams=streams,
@@ -178,6 +187,6 @@ KINDS = [
     _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis")),
     _op("ExpandDims", _unary(_expand_dims), _expand_shape, stepwise_on("axis")),
     _op("Squeeze", _unary(_squeeze), _squeeze_shape, stepwise_on("axis")),
-    _op("Concatenate", _concatenate, None, stepwise_on("axis"),
+    _op("Concatenate", _concatenate, _concatenate_shape, stepwise_on("axis"),
         claims=lambda layer: "trainable" not in layer.config and "dtype" not in layer.config),
 ]

@@ -1,7 +1,7 @@
 """Tensor operations written into functional configs as layers: tf-keras's ``TFOpLambda``
 (``tf.concat``, ``tf.reduce_mean``/``sum``/``max``/``min`` on a tensor) and ``SlicingOpLambda``
 (``x[:, -1]``, ``x[:, a:b]``), and Keras 3's traced ``GetItem``, ``Mean``, ``Sum``, ``Max`` and
-``Min`` (docs/formats.md section 3.3).
+``Min`` (docs/formats.md sections 3.3 and 5.5).
 
 A config only *names* the operation (``"function": "math.reduce_mean"``) and records its
 arguments; lstm-inspect computes the few named here in numpy and refuses every other name:
