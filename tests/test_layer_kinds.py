@@ -58,9 +58,10 @@ def test_leaky_relu_default_slope_is_0_3_in_both_generations(config, keras3):
     np.testing.assert_allclose(y, [[-0.9, -0.3, -0.03, 0.0, 0.05, 0.1, 0.5, 2.0, 7.0]], atol=1e-7)
 
 
-def test_leaky_relu_reads_keras3s_deprecated_alpha():
-    # Keras 3 LeakyReLU.from_config({"alpha": 0.1}) uses 0.1
-    (y,), _ = _run("LeakyReLU", {"alpha": 0.1}, [X], keras3=True)
+@pytest.mark.parametrize("config", [{"alpha": 0.1}, {"alpha": 0.1, "negative_slope": 0.3}])
+def test_leaky_relu_reads_keras3s_deprecated_alpha(config):
+    # Keras 3 LeakyReLU.from_config({"alpha": 0.1}) uses 0.1 (alpha, when given, replaces negative_slope)
+    (y,), _ = _run("LeakyReLU", config, [X], keras3=True)
     np.testing.assert_allclose(y, [[-0.3, -0.1, -0.01, 0.0, 0.05, 0.1, 0.5, 2.0, 7.0]], atol=1e-7)
 
 

@@ -56,9 +56,9 @@ def relu(layer, xs, masks, call, ctx):
 
 
 def leaky_slope(layer) -> float:
-    """tf-keras writes ``alpha``, Keras 3 ``negative_slope`` (and reads an old ``alpha``);
-    both layers default to 0.3 (the ``leaky_relu`` *function* of Keras 3 defaults to 0.2)."""
-    key = "negative_slope" if layer.config.get("negative_slope") is not None else "alpha"
+    """tf-keras writes ``alpha``, Keras 3 ``negative_slope`` (and an old ``alpha``, when given,
+    replaces it); both layers default to 0.3 (Keras 3's ``leaky_relu`` *function*: 0.2)."""
+    key = "alpha" if layer.config.get("alpha") is not None else "negative_slope"
     return _number(layer, key, 0.3)
 
 
