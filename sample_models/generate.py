@@ -106,6 +106,8 @@ def make_inputs(name):
         "activations": [(5, 2)], "seq2seq_initial_state": [(4, 2), (3, 2)],
         "timedistributed_conv": [(3, 8, 8, 1)],
     }
+    if name in layer_cases.DESCRIPTIONS:
+        return layer_cases.make_inputs(name, r)
     if name in BIDIR_MERGE_MODELS:
         shapes[name] = [(4, 2)]
     return [f(2, *s) for s in shapes[name]]
@@ -194,6 +196,12 @@ REDUCED_FORMS = ["k2_h5", "k3_h5", "k3_keras"]
 REDUCED_MODELS = set(MODEL_NAMES[MODEL_NAMES.index("functional_masking"):])
 
 
+# The layer cases of issue 10 (sample_models/layer_cases.py), written in every form.
+import layer_cases  # noqa: E402
+
+DESCRIPTIONS.update(layer_cases.DESCRIPTIONS)
+MODEL_NAMES += list(layer_cases.DESCRIPTIONS)
+
 OMITTED_REASON = "not written (sample_models size budget: this model is written as k2_h5, k3_h5, k3_keras only)"
 
 
@@ -202,6 +210,8 @@ def wanted_forms(name):
 
 
 def build(name, K):
+    if name in layer_cases.DESCRIPTIONS:
+        return layer_cases.build(name, K)
     L = K.layers
     Seq = K.Sequential
 
@@ -359,9 +369,10 @@ def build(name, K):
 # (exact vs tanh-approximated gelu differ by ~1e-5 near 0, by ~1e-4 around |x| = 2..3).
 KERNEL_SCALE = {("activations", "dense_gelu", 0): 4.0}
 CONV_CLASSES = {"ConvLSTM2D", "Conv1D", "Conv2D"}
-RECURRENT_CLASSES = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM2D"}
+RECURRENT_CLASSES = {"LSTM", "GRU", "SimpleRNN", "RNN", "ConvLSTM2D", *layer_cases.RECURRENT_CLASSES}
 GATES = {"LSTMCell": ["i", "f", "c", "o"], "ConvLSTMCell": ["i", "f", "c", "o"],
-         "ConvLSTM2DCell": ["i", "f", "c", "o"], "GRUCell": ["z", "r", "h"], "SimpleRNNCell": None}
+         "ConvLSTM2DCell": ["i", "f", "c", "o"], "GRUCell": ["z", "r", "h"], "SimpleRNNCell": None,
+         **layer_cases.GATES}
 
 
 def is_model(layer):
@@ -469,6 +480,8 @@ def np_act(name, gen):
 
 def conv2d(x, k, strides=(1, 1), padding="same"):
     """x (B,H,W,C), k (kh,kw,C,O); TensorFlow 'same' (extra pad after) or 'valid' padding."""
+    if k.ndim != 4:  # ConvLSTM1D/3D
+        return layer_cases.conv_nd(x, k, strides, padding)
     kh, kw = k.shape[:2]
     sh, sw = strides
     H, W = x.shape[1:3]
@@ -512,7 +525,7 @@ def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False, initial_states=
     is_conv = cell.startswith("Conv")
     strides, padding = tuple(info.get("strides") or (1, 1)), info.get("padding") or "same"
     if is_conv:
-        spatial = conv2d(x[:, 0], G["kernel"]["i"], strides, padding).shape[1:3]
+        spatial = conv2d(x[:, 0], G["kernel"]["i"], strides, padding).shape[1:-1]
         state_shape = (B,) + spatial + (u,)
     else:
         state_shape = (B, u)
@@ -535,7 +548,7 @@ def np_rnn(x, G, info, gen, mask=None, zero_masked_output=False, initial_states=
 
     for t in range(T):
         xt = x[:, t]
-        if cell in ("LSTMCell", "ConvLSTMCell", "ConvLSTM2DCell"):
+        if cell == "LSTMCell" or cell.startswith("ConvLSTM"):
             z = {g: lin(xt, "kernel", g) + lin(h, "recurrent_kernel", g)
                  + (bias[g] if bias is not None else 0.0) for g in "ifco"}
             i, f, o = ract(z["i"]), ract(z["f"]), ract(z["o"])
@@ -798,7 +811,7 @@ def run_generation(gen, part_path):
                 G[role] = gs if gs else a
             # ---- verification against Keras's own recorded layer output ----
             ref = dict(info, cell_cls=cell_cls)
-            if cls == "ConvLSTM2D":
+            if cls.startswith("ConvLSTM"):
                 ref.update(strides=list(ccfg.get("strides", cfg.get("strides"))),
                            padding=ccfg.get("padding", cfg.get("padding")))
             is_bidir = winfo["top"] is not rl

@@ -22,8 +22,6 @@ UNCOVERED = {
     "Conv3D": "weights are read, run refuses it; no sample needed",
     "CuDNNLSTM": "written only by TF 1.x with a GPU; layout covered by test_layouts_synthetic and test_realworld",
     "CuDNNGRU": "written only by TF 1.x with a GPU; layout covered by test_layouts_synthetic",
-    "ConvLSTM1D": "run refuses it (not checked against Keras); gate layout shared with ConvLSTM2D",
-    "ConvLSTM3D": "run refuses it (not checked against Keras); gate layout shared with ConvLSTM2D",
     "Merge": "Keras 1 only (tf_keras cannot write it); no sample or test runs it",
     "AveragePooling2D": "no sample model; avg_pool arithmetic covered by test_ops",
     "GlobalMaxPooling1D": "no sample model",
@@ -35,6 +33,7 @@ UNCOVERED = {
     "Cast": "Keras 3 op not traced by any sample's masks",
     "All": "Keras 3 op not traced by any sample's masks",
     "Squeeze": "Keras 3 op not traced by any sample's masks",
+    "Min": "Keras 3 op: same code as Max/Mean/Sum, which the tf_ops sample runs",
 }
 
 SAMPLE_FORMS = [("k2", "k2_h5"), ("k3", "k3_keras")]

@@ -149,6 +149,24 @@ def test_conv_lstm_pixel_and_spatial_mean(runner, tmp_path):
     assert doc["layers"][0]["spatial"] == "position row 2, col 3 of 6x6"
 
 
+@pytest.mark.parametrize("name, pixel, spatial", [
+    ("conv_lstm1d", None, "spatial mean over 7 positions"),
+    ("conv_lstm1d", "2", "position 2 of 7"),
+    ("conv_lstm3d", None, "spatial mean over 4x4x3 positions"),
+    ("conv_lstm3d", "1,2,0", "position 1,2,0 of 4x4x3"),
+])
+def test_conv_lstm_1d_3d_pixel_and_spatial_mean(runner, tmp_path, name, pixel, spatial):
+    x = _npy(tmp_path, _expected(name)["input/0"])
+    doc = _run_json(runner, [_model(name), "--input", x] + (["--pixel", pixel] if pixel else []))
+    assert doc["layers"][0]["spatial"] == spatial
+
+
+def test_conv_lstm_pixel_of_the_wrong_rank(runner, tmp_path):
+    x = _npy(tmp_path, _expected("conv_lstm3d")["input/0"])
+    result = invoke(runner, ["run", _model("conv_lstm3d"), "--input", x, "--pixel", "1,2"])
+    assert result.exit_code == 1 and "--pixel 1,2 is outside the 4x4x3 maps of 'convlstm_a'" in result.stderr
+
+
 def _lambda_model(tmp_path):
     """A Keras 2 style full model with a Lambda between an LSTM and a Dense, built with h5py."""
     seed = SAMPLES / "k2" / "seed.h5"

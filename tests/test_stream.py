@@ -22,6 +22,7 @@ from lstm_inspect.forward.stream import run_chunks, streaming_blocker
 
 #: Sample models that need the whole sequence, and the layer that says so.
 BLOCKED = {
+    "activation_layers": "alpha per time step",
     "backwards_relu_nobias": "go_backwards",
     "bidir_ave": "Bidirectional",
     "bidir_concat": "Bidirectional",
@@ -30,11 +31,15 @@ BLOCKED = {
     "bidir_none": "Bidirectional",
     "bidir_sum": "Bidirectional",
     "conv1d_lstm": "Conv1D",
+    "conv_lstm1d": "ConvLSTM",
     "conv_lstm2d": "ConvLSTM",
+    "conv_lstm3d": "ConvLSTM",
     "functional_masking": "Bidirectional",
     "gru_backwards_masked": "go_backwards",
     "merges": "go_backwards",
     "norms_and_shapes": "Conv1D",
+    "separable_conv": "SeparableConv1D",
+    "tf_ops": "works across time steps",
     "timedistributed_conv": "ConvLSTM",
 }
 

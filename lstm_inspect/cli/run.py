@@ -26,7 +26,7 @@ from .options import emit, library_errors, model_options, note_all, terminal, wa
 @click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), default=None,
               help="What hard_sigmoid means (default: from the Keras version that wrote the file).")
 @click.option("--until", metavar="PATH", help="Stop after this layer; its output becomes the output.")
-@click.option("--pixel", metavar="R,C", help="ConvLSTM: show gate maps at this position (default: spatial mean).")
+@click.option("--pixel", metavar="R,C", help="ConvLSTM: show gate maps at this position (default: spatial mean; ConvLSTM1D/3D: 1 or 3 indices).")
 @click.option("--view", type=click.Choice(["heatmap", "table"]), default=None,
               help="Heatmaps or a table per layer (default: table up to 64 steps, heatmap beyond).")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), metavar="FILE",
@@ -133,11 +133,13 @@ def _plot_selection(selection, sample):
     return dataclasses.replace(selection, samples=[sample if sample is not None else 0])
 
 
-def _pixel(text: Optional[str]) -> Optional[Tuple[int, int]]:
+def _pixel(text: Optional[str]) -> Optional[Tuple[int, ...]]:
     if text is None:
         return None
     try:
-        r, c = (int(v) for v in text.split(","))
+        position = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise click.BadParameter(f"'{text}' is not R,C", param_hint="--pixel") from None
-    return (r, c)
+    if not 1 <= len(position) <= 3:  # ConvLSTM1D: P; ConvLSTM2D: R,C; ConvLSTM3D: three indices
+        raise click.BadParameter(f"'{text}' is not R,C", param_hint="--pixel")
+    return position

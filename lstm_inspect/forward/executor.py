@@ -9,19 +9,20 @@ the project's own errors; anything else is a bug in lstm-inspect and propagates 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..errors import ConfigError, InputError, LstmInspectError, UnsupportedError
-from ..kinds.base import Call, Context
+from ..kinds.base import Call, Context, refused_key
 from ..kinds.cells import Trace
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..kinds.registry import kind_for
 from ..model import Layer, Model
 from ..versions import hard_sigmoid_flavour, parse_version
-from .graph import resolve
+from .graph import parse_calls, resolve, resolve_k2
 from .walk import SEQUENTIAL_CALL, Step, walk
 
 
@@ -107,7 +108,10 @@ class _Executor(Context):
         self.backend = model.backend
         self.views = {v.path: v for v in recurrent_layers(model)}
         self.zero_bidirectional = zero_output_in_bidirectional(model.semantics_version)
+        version = parse_version(model.semantics_version)
+        self.keras3 = version is not None and version[0] >= 3
         self.until = until
+        self._readers: List[Counter] = []
         self.initial_states = initial_states or {}
         self.result = RunResult(outputs=[], hard_sigmoid=self.flavour)
         if until is not None and until not in {layer.path for layer in model.walk()}:
@@ -118,6 +122,7 @@ class _Executor(Context):
         if not inputs:
             raise InputError("run needs one array per model input; none was given", file=m.file)
         inputs = [np.asarray(x) for x in inputs]
+        self._check_keys()
         try:
             outs, _ = self._container(m.layers, m.class_name or "Sequential", m.input_layers, m.output_layers,
                                       inputs, [None] * len(inputs))
@@ -129,10 +134,25 @@ class _Executor(Context):
         self.result.outputs = outs
         return self.result
 
+    def _check_keys(self) -> None:
+        """Every config key of every layer the run reaches is honoured, checked before anything runs."""
+        for layer in self.model.walk():
+            reason = refused_key(layer)
+            if reason:
+                raise UnsupportedError(f"{reason}; use --until to stop before it", file=self.model.file)
+            if layer.path == self.until:
+                return
+
     # ---------------------------------------------------------------- the walk
 
     def _container(self, layers, class_name, input_layers, output_layers, xs, masks):
-        values = walk(layers, class_name, input_layers, output_layers, list(zip(xs, masks)), self._visit)
+        # how many calls read each tensor (Keras 3 MultiHeadAttention clears its inputs' masks)
+        self._readers.append(Counter(ref for layer in layers for call in parse_calls(layer.inbound_nodes)
+                                     for ref in set(call.refs)))
+        try:
+            values = walk(layers, class_name, input_layers, output_layers, list(zip(xs, masks)), self._visit)
+        finally:
+            self._readers.pop()
         return [v[0] for v in values], [v[1] for v in values]
 
     def _visit(self, step: Step) -> List[Tuple[np.ndarray, object]]:
@@ -142,11 +162,14 @@ class _Executor(Context):
         if step.call is SEQUENTIAL_CALL:
             outs, out_masks = self._call(layer, arrays, masks, Call(arrays, {}))
             return list(zip(outs, out_masks))
+        get = lambda ref: step.lookup(ref)[0]  # noqa: E731
         if call.keras3:
-            get = lambda ref: step.lookup(ref)[0]  # noqa: E731
             args, kwargs = resolve(call.args, get), resolve(call.kwargs, get)
         else:
-            args, kwargs = arrays, dict(call.kwargs)
+            args, kwargs = arrays, resolve_k2(call.kwargs, get)
+        tensor_masks = {id(step.lookup(ref)[0]): step.lookup(ref)[1] for ref in call.refs}
+        readers = self._readers[-1] if self._readers else Counter()
+        shared = {id(step.lookup(ref)[0]) for ref in call.refs if readers[ref] > 1}
         if "mask" in kwargs:  # Keras 3 passes masks explicitly (null means none)
             explicit = kwargs["mask"]
             masks = list(explicit) if isinstance(explicit, list) else [explicit] * len(arrays)
@@ -155,9 +178,9 @@ class _Executor(Context):
                                   f"{str(explicit)[:40]} that do not fit them")
         kind = kind_for(layer)
         if kind is not None and kind.role == "op":  # a traced mask computation, not a layer
-            outs, out_masks = self.compute(layer, arrays, masks, Call(args, kwargs))
+            outs, out_masks = self.compute(layer, arrays, masks, Call(args, kwargs, tensor_masks, shared))
         else:
-            outs, out_masks = self._call(layer, arrays, masks, Call(args, kwargs))
+            outs, out_masks = self._call(layer, arrays, masks, Call(args, kwargs, tensor_masks, shared))
         self.result.node_outputs[(layer.path, step.index)] = outs
         return list(zip(outs, out_masks))
 
@@ -178,6 +201,9 @@ class _Executor(Context):
             raise UnsupportedError(
                 f"layer '{layer.path}' ({layer.class_name}) cannot be computed by lstm-inspect; use --until to stop before it"
             )
+        refused = refused_key(layer)
+        if refused:
+            raise UnsupportedError(f"{refused}; use --until to stop before it")
         reason = kind.refuse(layer) if kind.refuse else None
         if kind.compute is None or reason:
             reason = reason or f"{layer.class_name} {kind.refusal}"

@@ -43,6 +43,8 @@ def parse_call(node: Any) -> Call:
             raise ConfigError(f"inbound node {str(node)[:60]} has arguments that are not a list")
         inputs = tensor_refs(args[0]) if args else []
         return Call(inputs=inputs, kwargs=kwargs, refs=tensor_refs(args) + tensor_refs(kwargs), args=args, keras3=True)
+    if isinstance(node, list) and node and isinstance(node[0], str):
+        node = [node]  # tf-keras TF-op layers: one flat [name, node, tensor, kwargs] (docs/formats.md 3.2)
     if isinstance(node, list):  # Keras 1/2: [[name, node, tensor, (kwargs)], ...]
         refs = []
         kwargs: Dict[str, Any] = {}
@@ -52,8 +54,31 @@ def parse_call(node: Any) -> Call:
             refs.append((entry[0], int(entry[1]), int(entry[2])))
             if len(entry) > 3 and isinstance(entry[3], dict):
                 kwargs.update(entry[3])
-        return Call(inputs=refs, kwargs=kwargs, refs=list(refs), args=list(refs))
+        # tf-keras writes a tensor keyword (MultiHeadAttention's value=) as [layer, node, tensor]
+        extra = [r for key in _K2_TENSOR_KWARGS for r in _k2_refs(kwargs.get(key))]
+        return Call(inputs=refs, kwargs=kwargs, refs=refs + extra, args=list(refs))
     raise ConfigError(f"inbound node {str(node)[:60]} has an unknown format")
+
+
+#: keywords tf-keras may hold a tensor in, as a ``[layer, node, tensor]`` ref
+_K2_TENSOR_KWARGS = ("value", "key", "attention_mask")
+
+
+def _k2_refs(value: Any) -> List[Ref]:
+    if isinstance(value, list) and len(value) >= 3 and isinstance(value[0], str) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value[1:3]):
+        return [(value[0], int(value[1]), int(value[2]))]
+    return []
+
+
+def resolve_k2(kwargs: Dict[str, Any], lookup: Callable[[Ref], Any]) -> Dict[str, Any]:
+    """tf-keras keywords with their tensors (``_K2_TENSOR_KWARGS``) replaced by ``lookup(ref)``."""
+    out = dict(kwargs)
+    for key in _K2_TENSOR_KWARGS:
+        refs = _k2_refs(kwargs.get(key))
+        if refs:
+            out[key] = lookup(refs[0])
+    return out
 
 
 def tensor_refs(value: Any) -> List[Ref]:

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import ConfigError, UnsupportedError
 from .activations import activation, activation_name
 from .base import (
+    ANY,
     Kind,
     config_int,
     config_ints,
@@ -22,6 +23,9 @@ from .base import (
     shape_int,
     weights_of,
 )
+
+_CONV_KEYS = {"filters": ANY, "kernel_size": ANY, "strides": ANY, "padding": ANY, "dilation_rate": ANY, "groups": ANY,
+              "activation": ANY, "use_bias": ANY, "data_format": ("channels_last", None), "dim_ordering": ("tf",)}
 
 
 def _kernel_and_bias(layer, rank: int, ctx):
@@ -110,20 +114,59 @@ def _conv_shape(n: int):
 
 CONV1D = Kind(
     names=("Conv1D",), family="conv", compute=conv1d, output_shape=_conv_shape(1), keras1_names=("Convolution1D",),
+    keys=_CONV_KEYS,
     keras1_config=keras1_renames({"nb_filter": "filters", "filter_length": "kernel_size", "subsample_length": "strides",
                                   "border_mode": "padding", "bias": "use_bias"}),
     weights=kernel_and_bias, var_names=("kernel", "bias"), exports={"onnx": "conv1d", "torch": "conv1d"},
     recognise=lambda names, shapes: bool(names) and names[0] == "kernel" and len(shapes[0]) == 3,
 )
 CONV2D = Kind(
-    names=("Conv2D",), family="conv", compute=conv2d, output_shape=_conv_shape(2),
+    names=("Conv2D",), family="conv", compute=conv2d, output_shape=_conv_shape(2), keys={**_CONV_KEYS, "groups": (1, None)},
     weights=kernel_and_bias, var_names=("kernel", "bias"),
     recognise=lambda names, shapes: bool(names) and names[0] == "kernel" and len(shapes[0]) == 4,
 )
+
+
+def separable_conv1d(layer, xs, masks, call, ctx):
+    """Keras ``SeparableConv1D``: a depthwise convolution (``depthwise_kernel`` (k, C, m): input
+    channel c gives output channels c*m .. c*m+m-1, with the strides, padding and dilation),
+    then a pointwise one (``pointwise_kernel`` (1, C*m, F)), the bias, the activation."""
+    from .ops import conv1d as conv
+
+    if layer.config.get("data_format", "channels_last") not in ("channels_last", None):
+        raise UnsupportedError(f"layer '{layer.path}': SeparableConv1D with data_format channels_first is not supported")
+    x = xs[0]
+    need_rank(layer, x, (3,), "(batch, steps, channels)")
+    w = weights_of(layer, 2, "a depthwise and a pointwise kernel")
+    depthwise, pointwise = w[0], w[1]
+    if depthwise.ndim != 3 or pointwise.ndim != 3 or pointwise.shape[:2] != (1, depthwise.shape[1] * depthwise.shape[2]):
+        raise ConfigError(f"layer '{layer.path}' (SeparableConv1D) has kernels of shapes {depthwise.shape} and "
+                          f"{pointwise.shape}; expected (k, C, m) and (1, C*m, filters)")
+    channels = depthwise.shape[1]
+    if x.shape[-1] != channels:
+        raise ConfigError(f"layer '{layer.path}' (SeparableConv1D) needs {channels} channels on its last axis, "
+                          f"got input shape {x.shape}")
+    kernel = depthwise.reshape(depthwise.shape[0], 1, channels * depthwise.shape[2])
+    y = conv(x.astype(np.float32), kernel, None, strides=config_ints(layer, "strides", 1, 1)[0],
+             padding=_padding(layer, ("valid", "same", "causal")),
+             dilation_rate=config_ints(layer, "dilation_rate", 1, 1)[0], groups=channels)
+    y = y @ pointwise[0]
+    if layer.config.get("use_bias", True) and len(w) > 2:
+        need_vector(layer, w[2], pointwise.shape[-1], "bias")
+        y = y + w[2]
+    return [_act(layer, ctx)(y.astype(np.float32))], [None]
+
+
+SEPARABLE_CONV1D = Kind(
+    names=("SeparableConv1D",), family="conv", compute=separable_conv1d, output_shape=_conv_shape(1),
+    keys={**_CONV_KEYS, "groups": (1, None), "depth_multiplier": ANY},
+    weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0),
+    var_names=("depthwise_kernel", "pointwise_kernel", "bias"),
+)
 #: Convolutions whose weights are read (kernel and bias) but which run cannot compute.
 OTHER_CONV = Kind(
-    names=("Conv3D", "Conv1DTranspose", "Conv2DTranspose", "SeparableConv1D", "DepthwiseConv1D"), family="conv",
+    names=("Conv3D", "Conv1DTranspose", "Conv2DTranspose", "DepthwiseConv1D"), family="conv",
     compute=None, output_shape=None, refusal="is not supported", weights=kernel_and_bias,
 )
 
-KINDS = [CONV1D, CONV2D, OTHER_CONV]
+KINDS = [CONV1D, CONV2D, SEPARABLE_CONV1D, OTHER_CONV]

@@ -13,7 +13,7 @@ from typing import Any, Callable, List, Optional
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Kind, stepwise, stepwise_on
+from .base import ANY, Kind, stepwise, stepwise_on
 
 
 def _value(layer, v: Any, k: int) -> np.ndarray:
@@ -156,8 +156,19 @@ def _squeeze_shape(layer, inputs, ctx):
     return [d for k, d in enumerate(x) if k != axis % len(x)]
 
 
-def _op(name: str, compute, shape, streams=stepwise, **more) -> Kind:
-    return Kind(names=(name,), family="mask_ops", role="op", compute=compute, output_shape=shape, streams=streams, **more)
+def _concatenate_shape(layer, inputs, ctx):
+    from .merges import _joined
+
+    shapes = ctx.args[0] if ctx.args and isinstance(ctx.args[0], list) else None
+    if not shapes or not all(_shape_of(s) for s in shapes):
+        return None
+    return _joined(shapes, layer.config.get("axis", 0))
+
+
+def _op(name: str, compute, shape, streams=stepwise, keys=None, **more) -> Kind:
+    keys = {"axis": ANY, "keepdims": ANY, "dtype": ANY, **(keys or {})}
+    return Kind(names=(name,), family="mask_ops", role="op", compute=compute, output_shape=shape, streams=streams,
+                keys=keys, **more)
 
 
 KINDS = [
@@ -168,11 +179,14 @@ KINDS = [
     _op("LogicalNot", _unary(lambda layer, a: np.logical_not(a)), _unary_shape, exports={"onnx": "logical_not", "torch": "logical_not"}),
     _op("ZerosLike", _unary(lambda layer, a: np.zeros_like(a, dtype=_dtype(layer))), _unary_shape, exports={"onnx": "zeros_like", "torch": "zeros_like"}),
     _op("OnesLike", _unary(lambda layer, a: np.ones_like(a, dtype=_dtype(layer))), _unary_shape),
+    # Keras 3 Attention's compute_mask traces ``convert_to_tensor(query_mask)``
+    _op("ConvertToTensor", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.asarray(a).dtype)),
+        _unary_shape, keys={"sparse": (False, None), "ragged": (False, None)}),
     _op("Cast", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.float32)), _unary_shape),
     _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis"), exports={"onnx": "any", "torch": "any"}),
     _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis"), exports={"onnx": "all", "torch": "all"}),
     _op("ExpandDims", _unary(_expand_dims), _expand_shape, stepwise_on("axis"), exports={"onnx": "expand_dims", "torch": "expand_dims"}),
     _op("Squeeze", _unary(_squeeze), _squeeze_shape, stepwise_on("axis")),
-    _op("Concatenate", _concatenate, None, stepwise_on("axis"), exports={"onnx": "concat_op", "torch": "concat_op"},
-        claims=lambda layer: "trainable" not in layer.config and "dtype" not in layer.config),
+    _op("Concatenate", _concatenate, _concatenate_shape, stepwise_on("axis"),
+        claims=lambda layer: "trainable" not in layer.config and "dtype" not in layer.config, exports={"onnx": "concat_op", "torch": "concat_op"}),
 ]

@@ -20,10 +20,23 @@ _ALL: List[Kind] = []
 def _load() -> None:
     if _ALL:
         return
-    from . import conv, core, mask_ops, merges, norms, pooling, reshaping, rnn, wrappers
+    from . import (
+        activation_layers,
+        attention,
+        conv,
+        core,
+        mask_ops,
+        merges,
+        norms,
+        pooling,
+        reshaping,
+        rnn,
+        tf_ops,
+        wrappers,
+    )
 
     # The family modules, in the order their kinds are tried when recognising weights.
-    families = (rnn, core, conv, pooling, merges, norms, reshaping, wrappers, mask_ops)
+    families = (rnn, core, conv, pooling, merges, norms, reshaping, wrappers, mask_ops, activation_layers, attention, tf_ops)
     kinds: List[Kind] = [kind for family in families for kind in family.KINDS]
     for kind in kinds:
         table = _OPS if kind.role == "op" else _BY_NAME

@@ -155,6 +155,11 @@ def _bind_v3(spec: LayerSpec, h5: Optional[str], path: str, read_vars: VarsReade
     else:
         where = f"{h5}/{spec.kind.v3_vars if spec.kind else 'vars'}"
         arrays = read_vars(where)
+        if spec.kind is not None and spec.kind.v3_groups:  # variables of sublayers, in the legacy order
+            # Keras 3 names the attributes ``query_dense``...; tf.keras's .keras files ``_query_dense``...
+            groups = [read_vars(f"{h5}/{group}/vars") or read_vars(f"{h5}/_{group}/vars") for group in spec.kind.v3_groups]
+            arrays = [a for g in groups if g is not None for a in g] if any(g is not None for g in groups) else None
+            where = f"{h5}/{{{','.join(spec.kind.v3_groups)}}}/vars"
         expected = sum(weight_counts(spec))
         if arrays is None:
             if expected:

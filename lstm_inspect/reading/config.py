@@ -207,9 +207,12 @@ def _opt(check):
 _BOOL = (lambda v: v is None or isinstance(v, bool) or v in (0, 1), "true or false")
 _COUNT = (_opt(_is_count), "a whole number")
 _TYPES = {
-    **dict.fromkeys(("use_bias", "go_backwards", "return_sequences", "return_state", "reset_after", "zero_output_for_mask", "time_major", "mask_zero", "center", "scale", "rms_scaling", "keepdims", "stateful", "unroll"), _BOOL),
+    **dict.fromkeys(("use_bias", "go_backwards", "return_sequences", "return_state", "reset_after", "zero_output_for_mask", "time_major", "mask_zero", "center", "rms_scaling", "keepdims", "stateful", "unroll"), _BOOL),
     **dict.fromkeys(("units", "filters", "input_dim", "output_dim", "n", "groups", "implementation"), _COUNT),
     "input_length": (lambda v: v is None or _is_count(v) or _shape(v), "a whole number"),
+    # BatchNormalization/LayerNormalization: a flag; Rescaling: a number or a list of them
+    "scale": (lambda v: _BOOL[0](v) or _is_number(v) or (isinstance(v, list) and all(_is_number(x) for x in v)),
+              "true or false, or a number"),
     **{k: (_opt(_ints), "a whole number or a list of them") for k in (
         "strides", "kernel_size", "dilation_rate", "pool_size", "cropping", "axis", "concat_axis")},
     "dims": (_opt(_ints_flat), "a list of whole numbers"),
@@ -251,6 +254,8 @@ def check_nodes(name: str, nodes: Any) -> None:
                 if not all(v is None or _is_tensor(v) for v in items):
                     raise ConfigError(f"{where}: its {key} {json_preview(value)} is not a tensor")
         elif isinstance(node, list):
+            if node and isinstance(node[0], str):  # tf-keras TF-op layers: one flat [layer, node, tensor, kwargs]
+                node = [node]
             for item in node:
                 if not (isinstance(item, list) and len(item) >= 3 and _is_ref(item[:3])):
                     raise ConfigError(f"{where} holds {json_preview(item)}, which is not [layer, node, tensor]")

@@ -33,7 +33,7 @@ class Selection:
     units: Optional[Tuple[int, int]] = None  #: None: every unit
     steps: Optional[Tuple[int, int]] = None  #: processing-order step range; None: every step
     layers: Optional[List[str]] = None  #: None: every recurrent layer
-    pixel: Optional[Tuple[int, int]] = None  #: ConvLSTM: one position; None: spatial mean
+    pixel: Optional[Tuple[int, ...]] = None  #: ConvLSTM: one position (one index per spatial axis); None: spatial mean
 
 
 @dataclass
@@ -104,7 +104,7 @@ def _select_one(t: LayerTrace, sel: Selection, offset: int, total_steps: Optiona
     for name in QUANTITIES[t.view.kind]:
         full = t.trace.cell if name == "cell" else t.trace.hidden if name == "hidden" else t.trace.gates[name]
         full = _rows(full[:, a:b], samples, batch)
-        if full.ndim == 5:  # ConvLSTM maps: (samples, steps, rows, cols, filters)
+        if full.ndim >= 4:  # ConvLSTM maps: (samples, steps, *spatial, filters), 1 to 3 spatial axes
             full, out.spatial = _spatial(full, sel.pixel, t.path)
         out.values[name] = full[..., u0:u1]
     if t.mask is not None:
@@ -121,11 +121,13 @@ def _rows(array: np.ndarray, samples: List[int], batch: int) -> np.ndarray:
     return array[samples]
 
 
-def _spatial(maps: np.ndarray, pixel: Optional[Tuple[int, int]], path: str):
-    rows, cols = maps.shape[2], maps.shape[3]
+def _spatial(maps: np.ndarray, pixel: Optional[Tuple[int, ...]], path: str):
+    dims = maps.shape[2:-1]
+    size = "x".join(str(d) for d in dims)
     if pixel is None:
-        return maps.mean(axis=(2, 3)), f"spatial mean over {rows}x{cols} positions"
-    r, c = pixel
-    if not (0 <= r < rows and 0 <= c < cols):
-        raise SelectionError(f"--pixel {r},{c} is outside the {rows}x{cols} maps of '{path}'")
-    return maps[:, :, r, c], f"position row {r}, col {c} of {rows}x{cols}"
+        return maps.mean(axis=tuple(range(2, 2 + len(dims)))), f"spatial mean over {size} positions"
+    if len(pixel) != len(dims) or not all(0 <= p < d for p, d in zip(pixel, dims)):
+        raise SelectionError(f"--pixel {','.join(map(str, pixel))} is outside the {size} maps of '{path}'")
+    if len(dims) == 2:
+        return maps[:, :, pixel[0], pixel[1]], f"position row {pixel[0]}, col {pixel[1]} of {size}"
+    return maps[(slice(None), slice(None), *pixel)], f"position {','.join(map(str, pixel))} of {size}"
