@@ -103,7 +103,8 @@ def _backwards(layer, call, sources, planner):
 BIDIRECTIONAL = Kind(
     names=("Bidirectional",), family="wrappers", role="wrapper", compute=bidirectional,
     output_shape=_bidirectional_shape, streams=_backwards, over_time=True,
-    keys={"layer": ANY, "backward_layer": ANY, "merge_mode": ANY},
+    # zero_output_for_mask: Keras never writes it on the wrapper; compare sets it for a what-if
+    keys={"layer": ANY, "backward_layer": ANY, "merge_mode": ANY, "zero_output_for_mask": ANY},
     weights=lambda c, children: _sum(children), v3_children=("forward_layer", "backward_layer"),
     exports={"onnx": "bidirectional", "torch": "bidirectional"},
 )
