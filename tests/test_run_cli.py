@@ -178,7 +178,9 @@ def test_lambda_is_refused_unless_until_stops_before_it(runner, tmp_path):
     [
         (["--layer", "nope"], "--layer 'nope' is not a recurrent layer of this model (they are: lstm)"),
         (["--sample", "3"], "--sample 3 is out of range: the input has 1 sample(s) (0 to 0)"),
-        (["--units", "2:9"], "--units 2:9 is out of range for 'lstm', which has 3 units"),
+        (["--units", "5:9"], "--units 5:9 is out of range for 'lstm', which has 3 units"),
+        (["--steps", "30:40"], "--steps 30:40 is out of range for 'lstm', which has 3 steps"),
+        (["--steps", "2:1"], "--steps '2:1' is empty; give A:B with A < B (a negative end counts from the end)"),
         (["--until", "nope"], "--until: the model has no layer 'nope'"),
     ],
 )

@@ -47,6 +47,23 @@ class RunResult:
     hard_sigmoid: str = "keras2"
 
 
+@dataclass(frozen=True)
+class Keep:
+    """Which traces a run keeps (:func:`run_model`'s ``keep``): the recurrent layers at
+    ``paths`` (a path also keeps the layers under it, as a Bidirectional's directions;
+    None: every layer) and, of those, the batch rows ``samples`` (None: every row). A
+    layer not kept still runs; its trace then holds no rows (``Trace.rows == []``).
+    ConvLSTM layers always keep everything."""
+
+    paths: Optional[Sequence[str]] = None
+    samples: Optional[Sequence[int]] = None
+
+    def rows(self, path: str) -> Optional[List[int]]:
+        if self.paths is not None and not any(path == p or path.startswith(p + "/") for p in self.paths):
+            return []
+        return None if self.samples is None else [int(s) for s in self.samples]
+
+
 class _Stop(Exception):
     def __init__(self, outputs: List[np.ndarray]):
         self.outputs = outputs
@@ -60,6 +77,7 @@ def run_model(
     initial_states: Optional[Dict[str, Dict[str, np.ndarray]]] = None,
     progress: Optional[Callable[[str, int, int], None]] = None,
     initial_outputs: Optional[Dict[str, np.ndarray]] = None,
+    keep: Optional[Keep] = None,
 ) -> RunResult:
     """Run ``model`` on ``inputs`` (one array per model input, batch first).
 
@@ -68,8 +86,10 @@ def run_model(
     ``initial_outputs`` maps a path to the output before the first step, which masked
     leading steps repeat (zeros by default, as Keras starts every call; a run continuing
     an earlier chunk of the same sequence passes that chunk's ``Trace.last_output``).
+    ``keep`` (a :class:`Keep`) keeps only some traces, which saves their memory and
+    time; by default every trace is kept.
     """
-    return _Executor(model, hard_sigmoid, until, initial_states, progress, initial_outputs).run(list(inputs))
+    return _Executor(model, hard_sigmoid, until, initial_states, progress, initial_outputs, keep).run(list(inputs))
 
 
 def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
@@ -82,8 +102,10 @@ def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
 
 
 class _Executor(Context):
-    def __init__(self, model: Model, hard_sigmoid, until, initial_states, progress=None, initial_outputs=None):
+    def __init__(self, model: Model, hard_sigmoid, until, initial_states, progress=None, initial_outputs=None,
+                 keep=None):
         self.model = model
+        self.keep = keep
         #: path -> the output before the first step (``stream`` continues earlier chunks)
         self.initial_outputs = initial_outputs or {}
         self.progress = progress
@@ -186,6 +208,9 @@ class _Executor(Context):
 
     def initial_output(self, path: str):
         return self.initial_outputs.get(path)
+
+    def keep_rows(self, path: str):
+        return None if self.keep is None else self.keep.rows(path)
 
     def traced(self, view: RecurrentLayer, trace: Trace, mask) -> None:
         self.result.traces.append(LayerTrace(view.path, view, trace, mask))
