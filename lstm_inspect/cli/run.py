@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 
 import click
 
-from .options import emit, library_errors, model_options, note_all, terminal, warn_all
+from .options import library_errors, model_options, note_all, precision_option, terminal, warn_all
 
 
 @click.command()
@@ -20,16 +20,18 @@ from .options import emit, library_errors, model_options, note_all, terminal, wa
 @click.option("--steps", "steps", metavar="A:B", help="Steps to show, in processing order.")
 @click.option("--layer", "layers", multiple=True, metavar="PATH", help="Only this recurrent layer (repeatable).")
 @click.option("--jsonl", is_flag=True, help="One JSON record per layer, sample and step.")
-@click.option("--npz", "npz_out", type=click.Path(dir_okay=False), help="Also write every trace and output to this .npz.")
+@click.option("--npz", "npz_out", type=click.Path(dir_okay=False),
+              help="Write every trace and output to this .npz; the tables then show only the outputs and what was written.")
 @click.option("--initial-state", type=click.Path(dir_okay=False), help="Start from these states (.npz: <path>/h, <path>/c).")
 @click.option("--state-out", type=click.Path(dir_okay=False), help="Write the final states (.npz, same keys).")
 @click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), default=None,
               help="What hard_sigmoid means (default: from the Keras version that wrote the file).")
 @click.option("--until", metavar="PATH", help="Stop after this layer; its output becomes the output.")
 @click.option("--pixel", metavar="R,C", help="ConvLSTM: show gate maps at this position (default: spatial mean).")
+@precision_option
 @library_errors
 def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl, npz_out, initial_state, state_out,
-        hard_sigmoid, until, pixel) -> None:
+        hard_sigmoid, until, pixel, precision) -> None:
     """Run MODEL forward in numpy on --input and show, for each recurrent layer,
     every gate, the cell state and the hidden state at each timestep, then the
     model's outputs (equal to Keras's model.predict)."""
@@ -53,7 +55,9 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     m = load(model, config=config)
     protect = [p for p in (model, config, input_path, initial_state) if p and p != "-"]
     options = {"hard_sigmoid": hard_sigmoid, "until": until, "initial_states": initial_state,
-                   "max_units": DEFAULT_UNITS if tables else None}
+               "max_units": DEFAULT_UNITS if tables else None,
+               # only the traces the output shows; --npz writes them all
+               "keep": None if npz_out else pipeline.selection_keep(selection)}
     term = terminal()
     with term.progress() as progress:
         if jsonl and not npz_out:
@@ -61,25 +65,29 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
         report = pipeline.run_report(m, input_path, selection, progress=progress, **options)
     if state_out:
         save_npz(state_out, pipeline.state_arrays(report.result), protect=protect)
+    written = None
     if npz_out:
-        save_npz(npz_out, pipeline.trace_arrays(report.result), protect=protect)
+        arrays = pipeline.trace_arrays(report.result)
+        save_npz(npz_out, arrays, protect=protect)
+        written = (npz_out, arrays)
     # Notes and warnings only now: a run that fails prints its one Error line and nothing else.
     note_all(report.notes)
     warn_all(m.warnings)
     if jsonl:
         return _write_records(report)
+    if as_json:
+        from ..reports.serialize import run_document_chunks
 
-    def document():
-        from ..reports.serialize import run_document
+        return term.write_chunks(run_document_chunks(report))
+    from ..reports.render import run_renderables
 
-        return run_document(report)
+    term.display(run_renderables(report, traces=_show_traces(npz_out), written=written, precision=precision))
 
-    def renderables():
-        from ..reports.render import run_renderables
 
-        return run_renderables(report)
-
-    emit(as_json, document, renderables)
+def _show_traces(npz_out: Optional[str]) -> bool:
+    """Whether the tables show the traces: the one place this is decided. With --npz the
+    traces are in the file, and the tables show only the outputs and what was written."""
+    return not npz_out
 
 
 def _stream_jsonl(m, input_path, selection, options, state_out, protect) -> None:
@@ -99,9 +107,9 @@ def _stream_jsonl(m, input_path, selection, options, state_out, protect) -> None
 
 
 def _write_records(report) -> None:
-    from ..reports.serialize import record_line
+    from ..reports.serialize import record_chunks
 
-    terminal().write_lines(map(record_line, report.records()))
+    terminal().write_chunks(record_chunks(report.selected))
 
 
 def _pixel(text: Optional[str]) -> Optional[Tuple[int, int]]:

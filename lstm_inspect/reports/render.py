@@ -3,8 +3,9 @@ renderables; printing them is the job of :class:`~lstm_inspect.reports.terminal.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 from rich import box
@@ -157,16 +158,72 @@ def _shape(shape: Optional[list]) -> str:
 # ------------------------------------------------------------------------------- run
 
 
-def run_renderables(report) -> Iterator[RenderableType]:
+class PlainLines:
+    """Lines of plain text laid out for a width: long tables are formatted here, not by
+    Rich (whose tables cost about 100 µs a line). :class:`~.terminal.Terminal` writes
+    ``lines(width)`` as they are; any other Rich console prints them unwrapped."""
+
+    def __init__(self, lines: Callable[[int], List[str]]):
+        self.lines = lines
+
+    def __rich_console__(self, console, options):
+        for line in self.lines(options.max_width):
+            yield Text(line, no_wrap=True, overflow="ignore")
+
+
+def number_format(precision: int = 4) -> Callable[[float], str]:
+    """``precision`` digits after the point, and e-notation where that would hide the value
+    (``3e-05``, never ``0.0000``) or make it very wide (``1.2e+07``)."""
+    small = 0.5 * 10.0**-precision
+    tiny = f"{{:.{max(precision - 4, 0)}e}}".format
+    fixed = f"{{:.{precision}f}}".format
+    huge = f"{{:.{max(precision - 2, 1)}e}}".format
+
+    def fmt(x: float) -> str:
+        a = abs(x)
+        if a < small and a != 0.0:
+            return tiny(x)
+        if a >= 1e6 and a != float("inf"):
+            return huge(x)
+        return fixed(x)
+
+    return fmt
+
+
+def _widest(values: np.ndarray, fmt: Callable[[float], str]) -> int:
+    """The widest ``fmt(x)`` among ``values``, from the few values that can be widest."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    if not flat.size:
+        return 0
+    finite = flat[np.isfinite(flat)]
+    candidates = [float("nan")] if np.isnan(flat).any() else []
+    candidates += [float("-inf")] if np.isneginf(flat).any() else []
+    candidates += [float("inf")] if np.isposinf(flat).any() else []
+    if finite.size:
+        candidates += [float(finite.max()), float(finite.min())]
+        negative = finite[np.signbit(finite)]
+        if negative.size:
+            candidates += [float(negative.max())]  # -0.0 and tiny negatives
+        nonzero = np.abs(finite[finite != 0])
+        if nonzero.size:
+            k = int(np.argmin(nonzero))
+            candidates += [float(nonzero[k]), -float(nonzero[k])] if negative.size else [float(nonzero[k])]
+    return max(len(fmt(x)) for x in candidates)
+
+
+def run_renderables(report, traces: bool = True, written=None, precision: int = 4) -> Iterator[RenderableType]:
     """A :class:`~lstm_inspect.reports.run.RunReport` as one table per traced layer (one
-    sample), then the model's outputs for that sample; built as they are printed."""
+    sample), then the model's outputs for that sample; built as they are printed.
+    ``traces`` False shows only the outputs; ``written`` (path, arrays) lists a file
+    written (``--npz``)."""
     result = report.result
     samples = report.selection.samples
     outputs_sample = samples[0] if samples else 0
     yield file_line(report.model)
-    for st in report.selected:
-        yield Text("")
-        yield from _trace_block(st, result.hard_sigmoid)
+    if traces:
+        for st in report.selected:
+            yield Text("")
+            yield from _trace_block(st, result.hard_sigmoid, precision=precision)
     yield Text("")
     if result.stopped_at:
         yield Text(f"stopped after '{result.stopped_at}' (--until): the output is that layer's", style="dim")
@@ -175,15 +232,27 @@ def run_renderables(report) -> Iterator[RenderableType]:
         title = f"output {k}  shape {tuple(y.shape)}  sample {outputs_sample}"
         yield Text(title, style="bold")
         yield Text(np.array2string(y[outputs_sample], precision=6, separator=", ", suppress_small=False))
+    if written is not None:
+        path, arrays = written
+        yield Text("")
+        yield Text(f"wrote {path}: {len(arrays)} arrays", style="bold")
+        yield PlainLines(lambda width: _array_list(arrays))
+
+
+def _array_list(arrays) -> List[str]:
+    w = max((len(k) for k in arrays), default=0)
+    return [f"  {k:<{w}}  {'x'.join(map(str, a.shape)) or 'scalar'} {a.dtype}" for k, a in arrays.items()]
 
 
 #: Steps per rendered table block: long traces are printed a block at a time.
 ROWS_PER_BLOCK = 256
 
 
-def _trace_block(st, flavour: str, rows_per_block: int = ROWS_PER_BLOCK) -> Iterator[RenderableType]:
-    """A traced layer's heading, then its table (one row per step, one line per unit inside
-    a row) in blocks of ``rows_per_block`` steps that line up as one table."""
+def _trace_block(st, flavour: str, rows_per_block: int = ROWS_PER_BLOCK, precision: int = 4
+                 ) -> Iterator[RenderableType]:
+    """A traced layer's heading, then its table: one row per step, one line per unit inside
+    a row, or as many units side by side as the width allows; printed in blocks of
+    ``rows_per_block`` steps that line up as one table."""
     v = st.layer.view
     (sample,) = st.samples
     u0, u1 = st.units
@@ -199,55 +268,64 @@ def _trace_block(st, flavour: str, rows_per_block: int = ROWS_PER_BLOCK) -> Iter
     if st.spatial:
         lines.append(Text(f"gate maps shown at: {st.spatial} (--pixel R,C to choose)", style="dim"))
     yield Group(*lines)
-    names = list(st.values)
-    several = u1 - u0 > 1
+    table = _TraceTable(st, number_format(precision))
     n = len(st.steps)
-    masked = np.zeros(n, bool) if st.masked is None else np.asarray(st.masked[0], bool)
-    widths = _column_widths(st, names, several, masked.any()) if n > rows_per_block else None
-    s0 = st.step_range[0]
-    units_cell = "\n".join(str(u) for u in range(u0, u1))
-    headers = ["step", "t"] + (["unit"] if several else []) + names
     for b0 in range(0, max(n, 1), rows_per_block):
         b1 = min(b0 + rows_per_block, n)
-        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True, show_header=b0 == 0)
-        for k, header in enumerate(headers):
-            table.add_column(header, justify="right", no_wrap=True, min_width=widths[k] if widths else None)
-        for j in range(b0, b1):
-            t = st.steps[j]
-            cells = [str(s0 + j), f"{t}*" if masked[j] else str(t)]
-            if several:
-                cells.append(units_cell)
-            cells += ["\n".join(f"{x:.4f}" for x in st.values[name][0, j]) for name in names]
-            # Rows of several units are set apart; between blocks an empty row does it.
-            table.add_row(*cells, end_section=several and j < b1 - 1)
-        if several and b1 < n:
-            table.add_row(*([""] * len(headers)))
-        yield table
-    if masked.any():
+        yield PlainLines(functools.partial(table.lines, b0, b1))
+    if table.masked.any():
         yield Text("* masked step: state and output carried over from the step before", style="dim")
 
 
-def _column_widths(st, names: List[str], several: bool, any_masked: bool) -> List[int]:
-    """The width of every column over all steps (what Rich would measure for one table):
-    step, t (with its ``*`` on masked steps), unit, then one per quantity."""
-    widths = [max(len("step"), len(str(st.step_range[1] - 1))),
-              len(str(int(np.max(st.steps)))) + int(any_masked)]
-    if several:
-        widths.append(max(len("unit"), len(str(st.units[1] - 1))))
-    for name in names:
-        widths.append(max(len(name), _number_width(np.asarray(st.values[name][0]))))
-    return widths
+class _TraceTable:
+    """A trace as text: columns step, t, then per unit group: unit and each quantity,
+    right-aligned, two spaces apart, widths measured over every step (so blocks line up)."""
 
+    def __init__(self, st, fmt: Callable[[float], str]):
+        self.st, self.fmt = st, fmt
+        self.names = list(st.values)
+        self.values = [np.asarray(st.values[name][0]) for name in self.names]  # (steps, units)
+        u0, u1 = st.units
+        self.units = list(range(u0, u1))
+        self.several = len(self.units) > 1
+        n = len(st.steps)
+        self.masked = np.zeros(n, bool) if st.masked is None else np.asarray(st.masked[0], bool)
+        self.w_step = max(len("step"), len(str(st.step_range[1] - 1)) if n else 0)
+        self.w_t = max(len("t"), len(str(int(np.max(st.steps)))) + int(self.masked.any()) if n else 0)
+        self.w_unit = max(len("unit"), len(str(u1 - 1))) if self.several else 0
+        self.w_q = [max(len(name), _widest(v, fmt)) for name, v in zip(self.names, self.values)]
 
-def _number_width(values: np.ndarray) -> int:
-    """The widest ``f"{x:.4f}"`` among ``values``: the largest or the most negative one,
-    "-0.0000" for negative zeros and tiny negatives, and nan/inf/-inf."""
-    finite = values[np.isfinite(values)]
-    width = 3 if finite.size < values.size else 0  # nan, inf
-    if np.isneginf(values).any():
-        width = 4
-    if finite.size:
-        width = max(width, len(f"{finite.max():.4f}"), len(f"{finite.min():.4f}"))
-        if np.signbit(finite).any():
-            width = max(width, len(f"{-0.0:.4f}"))
-    return width
+    def _layout(self, width: int):
+        prefix = self.w_step + 2 + self.w_t
+        group = (self.w_unit + 2 if self.several else 0) + sum(2 + w for w in self.w_q)
+        k = max(1, min(len(self.units), (width - prefix) // group)) if self.several else 1
+        return prefix + k * group, k
+
+    def lines(self, b0: int, b1: int, width: int) -> List[str]:
+        total, k = self._layout(width)
+        out: List[str] = []
+        fmt, st = self.fmt, self.st
+        unit_head = ["unit".rjust(self.w_unit)] if self.several else []
+        group_head = "  ".join(unit_head + [n.rjust(w) for n, w in zip(self.names, self.w_q)])
+        if b0 == 0:
+            heads = min(k, len(self.units)) if self.several else 1
+            out.append("step".rjust(self.w_step) + "  " + "t".rjust(self.w_t) + ("  " + group_head) * heads)
+            out.append("─" * len(out[-1]))
+        blank = " " * total
+        s0 = st.step_range[0]
+        rows = [self.units[i : i + k] for i in range(0, len(self.units), k)] if self.several else [[self.units[0]]]
+        u0 = self.units[0] if self.units else 0
+        for j in range(b0, b1):
+            t = int(st.steps[j])
+            lead = str(s0 + j).rjust(self.w_step) + "  " + (f"{t}*" if self.masked[j] else str(t)).rjust(self.w_t)
+            pad = " " * len(lead)
+            for r, group in enumerate(rows):
+                cells = []
+                for u in group:
+                    if self.several:
+                        cells.append(str(u).rjust(self.w_unit))
+                    cells += [fmt(float(v[j, u - u0])).rjust(w) for v, w in zip(self.values, self.w_q)]
+                out.append((lead if r == 0 else pad) + "  " + "  ".join(cells))
+            if self.several and (j < b1 - 1 or b1 < len(st.steps)):
+                out.append(blank[: len(out[-1]) if k == 1 else total])
+        return out

@@ -106,6 +106,9 @@ def select(result: RunResult, sel: Selection, offset: int = 0, total_steps: Opti
                 listing = ", ".join(known) if known else "none"
                 raise SelectionError(f"--layer '{path}' is not a recurrent layer of this model (they are: {listing})")
         traces = [t for t in traces if any(t.path == p or t.path.startswith(p + "/") for p in sel.layers)]
+    if sel.pixel is not None and not any(t.view.kind == "conv_lstm" for t in traces):
+        listing = ", ".join(f"{t.path} ({t.view.class_name})" for t in traces) or "none"
+        raise SelectionError(f"--pixel applies to ConvLSTM2D layers only; the layers shown have none (they are: {listing})")
     return [_select_one(t, sel, offset, total_steps, notes) for t in traces]
 
 
