@@ -6,7 +6,7 @@ from typing import Optional
 
 import click
 
-from .options import emit, library_errors, model_options, warn_all
+from .options import emit, library_errors, model_options, precision_option, warn_all
 
 
 @click.command()
@@ -18,8 +18,13 @@ from .options import emit, library_errors, model_options, warn_all
     help="What hard_sigmoid means: keras2 = clip(0.2x+0.5), keras3 = clip(x/6+0.5). "
     "Default: from the Keras version that wrote the file.",
 )
+@click.option("--layer", "layers", multiple=True, metavar="PATH",
+              help="Only this recurrent layer (repeatable; a Bidirectional's path selects both directions).")
+@click.option("--brief", is_flag=True, help="One line per layer: each gate's columns for each weight.")
+@precision_option
 @library_errors
-def gates(model: str, config: Optional[str], as_json: bool, hard_sigmoid: Optional[str]) -> None:
+def gates(model: str, config: Optional[str], as_json: bool, hard_sigmoid: Optional[str], layers, brief: bool,
+          precision: int) -> None:
     """Label every gate slice of every recurrent weight array in MODEL.
 
     For each recurrent layer (each direction of a Bidirectional on its own) a
@@ -31,6 +36,8 @@ def gates(model: str, config: Optional[str], as_json: bool, hard_sigmoid: Option
 
     m = load(model, config=config)
     report = label_gates(m, hard_sigmoid=hard_sigmoid)
+    if layers:
+        report.layers = only_layers(report.layers, layers)
     warn_all(m.warnings)
 
     def document():
@@ -41,6 +48,18 @@ def gates(model: str, config: Optional[str], as_json: bool, hard_sigmoid: Option
     def renderables():
         from ..reports.render import gates_renderables
 
-        return gates_renderables(report)
+        return gates_renderables(report, brief=brief, precision=precision)
 
     emit(as_json, document, renderables)
+
+
+def only_layers(reports, paths):
+    """The layer reports at ``paths`` (a path also selects the layers under it)."""
+    from ..reports.selection import SelectionError
+
+    known = [r.layer.path for r in reports]
+    for path in paths:
+        if not any(k == path or k.startswith(path + "/") for k in known):
+            listing = ", ".join(known) if known else "none"
+            raise SelectionError(f"--layer '{path}' is not a recurrent layer of this model (they are: {listing})")
+    return [r for r in reports if any(r.layer.path == p or r.layer.path.startswith(p + "/") for p in paths)]

@@ -18,7 +18,62 @@ from ..versions import HARD_SIGMOID_FORMULAS
 from .labels import GatesReport, LayerReport, gate_name
 
 
-def file_line(model) -> Text:
+class Fitted:
+    """A table (or any renderable) at the console's width, or wider when its cells need
+    more: cells are never folded inside a word, a number or a shape. Lines then run past
+    the width (a terminal wraps them whole) rather than break a value in two."""
+
+    def __init__(self, renderable: RenderableType):
+        self.renderable = renderable
+
+    def __rich_console__(self, console, options):
+        from rich.measure import Measurement
+
+        need = Measurement.get(console, options.update(max_width=10_000), self.renderable).maximum
+        if need > options.max_width:
+            options = options.update(width=need)
+        yield from console.render(self.renderable, options)
+
+
+class Parts:
+    """Text made of parts joined by ``sep`` that wraps only between parts (a wrapped line
+    starts with ``indent``), never inside one: a file name, ``Keras 2.21.0``."""
+
+    def __init__(self, parts: List[Text], sep: str = " · ", indent: str = "  "):
+        self.parts, self.sep, self.indent = parts, sep, indent
+
+    def __rich_console__(self, console, options):
+        width = options.max_width
+        line = Text()
+        for part in self.parts:
+            if not line.plain:
+                line = part.copy()
+            elif line.cell_len + len(self.sep) + part.cell_len <= width:
+                line.append(self.sep)
+                line.append_text(part)
+            else:
+                yield _unwrapped(line)
+                line = Text(self.indent + self.sep.lstrip())
+                line.append_text(part)
+        yield _unwrapped(line)
+
+
+class _Unwrapped:
+    """One line of text, never wrapped: longer than the width, it runs past it."""
+
+    def __init__(self, text: Text):
+        self.text = text
+
+    def __rich_console__(self, console, options):
+        width = max(options.max_width, self.text.cell_len)
+        yield from console.render(self.text, options.update(width=width, no_wrap=True, overflow="ignore"))
+
+
+def _unwrapped(text: Text) -> RenderableType:
+    return _Unwrapped(text)
+
+
+def file_line(model) -> RenderableType:
     parts = [model.format]
     if model.keras_version:
         parts.append(f"Keras {model.keras_version}")
@@ -32,27 +87,68 @@ def file_line(model) -> Text:
         parts.append("architecture from --config")
     elif model.config_source == "weights":
         parts.append("no config: layers inferred from weight shapes")
-    text = Text(model.file, style="bold")
-    text.append("  " + " · ".join(parts))
-    return text
+    first = Text(model.file, style="bold")
+    first.append("  " + parts[0])
+    return Parts([first] + [Text(p) for p in parts[1:]])
 
 
-def gates_renderables(report: GatesReport) -> List[RenderableType]:
+def gates_renderables(report: GatesReport, brief: bool = False, precision: int = 4) -> List[RenderableType]:
+    """``gates``: per layer a heading and a table per weight role; ``brief``: one line per
+    layer with each gate's columns for each weight."""
     out: List[RenderableType] = [file_line(report.model)]
     if not report.layers:
         out.append(Text("No recurrent layers in this model."))
         return out
+    if brief:
+        out.append(Text(""))
+        out.extend(_unwrapped(_brief_line(layer)) for layer in report.layers)
+        return out
+    fmt = number_format(precision)
     for layer in report.layers:
         out.append(Text(""))
-        out.append(_layer_block(layer, report.hard_sigmoid))
+        out.append(_layer_block(layer, report.hard_sigmoid, fmt))
     return out
 
 
-def _layer_block(r: LayerReport, flavour: str) -> RenderableType:
+def _brief_line(r: LayerReport) -> Text:
+    """``path  Class(units)  kernel, recurrent_kernel, bias: i 0:3  f 3:6 ...``: weights
+    whose gates sit in the same columns share one list."""
     v = r.layer
-    title = Text(v.path, style="bold cyan")
+    line = Text(v.path, style="bold cyan")
     cls = v.class_name if not v.cell_class else f"{v.class_name}({v.cell_class})"
-    title.append(f"  {cls} · {v.units} units · input_dim {v.input_dim} · {v.direction}")
+    line.append(f"  {cls}({v.units})" + ("  backward" if v.direction == "backward" else ""))
+    groups: Dict[str, List[str]] = {}
+    for role, weights in _by_role(r).items():
+        if len(weights) > 1:  # Keras 1: one array per gate
+            text = "  ".join(f"{s.gate} {_array_name(w.name)}" for w in weights for s in w.slices)
+            groups.setdefault(text, []).append(role)
+            continue
+        parts: Dict[str, List[str]] = {}  # a GRU bias's rows, a CuDNN bias's parts: each its own list
+        for s in weights[0].slices:
+            label = role + (f"[{s.slice.row}]" if s.slice.row is not None else "")
+            label += f" ({s.slice.part})" if s.slice.part else ""
+            parts.setdefault(label, []).append((f"{s.gate} " if s.gate else "") + f"{s.slice.start}:{s.slice.stop}")
+        for label, cols in parts.items():
+            groups.setdefault("  ".join(cols), []).append(label)
+    for text, roles in groups.items():
+        line.append(f"  {', '.join(roles)}: {text}" + ";")
+    line.right_crop(1)
+    return line
+
+
+def _by_role(r: LayerReport) -> Dict[str, list]:
+    roles: Dict[str, list] = {}
+    for w in r.weights:
+        roles.setdefault(w.role, []).append(w)
+    return roles
+
+
+def _layer_block(r: LayerReport, flavour: str, fmt: Callable[[float], str]) -> RenderableType:
+    v = r.layer
+    cls = v.class_name if not v.cell_class else f"{v.class_name}({v.cell_class})"
+    head = Text(v.path, style="bold cyan")
+    head.append(f"  {cls}")
+    title = Parts([head, Text(f"{v.units} units"), Text(f"input_dim {v.input_dim}"), Text(v.direction)])
     lines: List[RenderableType] = [title]
     acts = Text(f"activation {v.activation}")
     if v.recurrent_activation is not None:
@@ -62,21 +158,20 @@ def _layer_block(r: LayerReport, flavour: str) -> RenderableType:
     lines.append(acts)
     if v.gate_order:
         lines.append(Text("gates " + ", ".join(f"{g} {gate_name(g)}" for g in v.gate_order)))
-    roles: Dict[str, list] = {}
-    for w in r.weights:
-        roles.setdefault(w.role, []).append(w)
-    for role, weights in roles.items():
+    for role, weights in _by_role(r).items():
         if len(weights) > 1:  # Keras 1: one array per gate
             lines.append(Text(f"{role}: {len(weights)} arrays, one per gate, in stored order", style="bold"))
         else:
-            lines.append(Text(f"{role} {weights[0].h5_path} {tuple(weights[0].shape)}", style="bold"))
-        lines.append(_role_table(weights))
+            shape = "(" + ", ".join(map(str, weights[0].shape)) + ("," if len(weights[0].shape) == 1 else "") + ")"
+            lines.append(Parts([Text(role, style="bold"), Text(weights[0].h5_path, style="bold"),
+                                Text(shape, style="bold")], sep=" ", indent=""))
+        lines.append(Fitted(_role_table(weights, fmt)))
     for note in r.notes:
         lines.append(Text(f"note: {note}", style="dim"))
     return Group(*lines)
 
 
-def _role_table(weights: list) -> Table:
+def _role_table(weights: list, fmt: Callable[[float], str]) -> Table:
     per_gate = len(weights) > 1
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     table.add_column("gate", no_wrap=True)
@@ -101,7 +196,7 @@ def _role_table(weights: list) -> Table:
             cells = [gate] + ([_array_name(w.name)] if per_gate else []) + [cols]
             cells += [s.slice.part] if s.slice.part else []
             cells.append("x".join(map(str, shape)))
-            table.add_row(*cells, *(_num(x) for x in (s.mean, s.std, s.min, s.max, s.l2)))
+            table.add_row(*cells, *(fmt(x) for x in (s.mean, s.std, s.min, s.max, s.l2)))
     return table
 
 
@@ -111,17 +206,14 @@ def _array_name(name: str) -> str:
     return m.group(1) if m else name.split("/")[-1]
 
 
-def _num(x: float) -> str:
-    return f"{x:.4f}"
-
-
-def layers_renderables(model, rows: List[Dict[str, Any]]) -> List[RenderableType]:
+def layers_renderables(model, rows: List[Dict[str, Any]], inputs=()) -> List[RenderableType]:
+    """The ``layers`` table; ``inputs`` are the model's inputs (name, shape, dtype)."""
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
     table.add_column("path", no_wrap=True)
-    table.add_column("class", overflow="fold")
-    table.add_column("output shape", overflow="fold")
+    table.add_column("class", no_wrap=True)
+    table.add_column("output shape", no_wrap=True)
     table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("config", overflow="fold")
+    table.add_column("config", no_wrap=True)
     table.add_column("run", no_wrap=True)
     reasons: Dict[str, int] = {}
     for row in rows:
@@ -130,27 +222,30 @@ def layers_renderables(model, rows: List[Dict[str, Any]]) -> List[RenderableType
             run = f"no [{reasons.setdefault(row['reason'], len(reasons) + 1)}]"
         cls = row["class_name"] + (f"({row['cell_class']})" if row.get("cell_class") else "")
         table.add_row(row["path"], cls, _shape(row["output_shape"]), str(row["params"]), _config(row["config"]), run)
-    out: List[RenderableType] = [file_line(model), table]
+    out: List[RenderableType] = [file_line(model)]
+    if inputs:
+        out.append(Text("inputs  " + "  ".join(f"{name} {_shape(list(shape))} {dtype}" for name, shape, dtype in inputs)))
+    out.append(Fitted(table))
     out += [Text(f"[{k}] {reason}", style="dim") for reason, k in reasons.items()]
     return out
 
 
 def _config(config: Dict[str, Any]) -> str:
-    """Booleans by name when true, other values as key=value."""
+    """Booleans by name when true, other values as key=value; one a line."""
     parts = []
     for key, value in config.items():
         if value is True:
             parts.append(key)
         elif value is not False and value is not None:
             parts.append(f"{key}={value}")
-    return " ".join(parts)
+    return "\n".join(parts)
 
 
 def _shape(shape: Optional[list]) -> str:
     if shape is None:
         return "?"
     if shape and isinstance(shape[0], list):
-        return ", ".join(_shape(s) for s in shape)
+        return "\n".join(_shape(s) for s in shape)
     return "(" + ",".join("None" if d is None else str(d) for d in shape) + ")"
 
 

@@ -94,8 +94,10 @@ def _slice(s: SliceReport) -> Dict[str, Any]:
     return out
 
 
-def layers_document(model, rows: List[Dict[str, Any]]) -> Dict[str, Any]:
-    return {"schema": LAYERS_SCHEMA, **file_header(model), "layers": rows}
+def layers_document(model, rows: List[Dict[str, Any]], inputs=()) -> Dict[str, Any]:
+    return {"schema": LAYERS_SCHEMA, **file_header(model),
+            "inputs": [{"name": name, "shape": list(shape), "dtype": dtype} for name, shape, dtype in inputs],
+            "layers": rows}
 
 
 RUN_SCHEMA = "lstm-inspect/run@1"
@@ -233,17 +235,21 @@ def run_records(selected) -> Iterator[Dict[str, Any]]:
         yield orjson.loads(orjson.dumps(record, option=option))
 
 
-def record_chunks(selected, per_chunk: int = 1024) -> Iterator[bytes]:
-    """``--jsonl`` text, ``per_chunk`` records (lines) at a time, encoded with orjson."""
+def record_chunks(selected, chunk_bytes: int = 1 << 18) -> Iterator[bytes]:
+    """``--jsonl`` text, encoded with orjson, about ``chunk_bytes`` of records (whole lines)
+    at a time."""
     import orjson
 
     option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_APPEND_NEWLINE
     lines: List[bytes] = []
+    size = 0
     for record in _record_dicts(selected):
-        lines.append(orjson.dumps(record, option=option))
-        if len(lines) >= per_chunk:
+        line = orjson.dumps(record, option=option)
+        lines.append(line)
+        size += len(line)
+        if size >= chunk_bytes:
             yield b"".join(lines)
-            lines = []
+            lines, size = [], 0
     if lines:
         yield b"".join(lines)
 

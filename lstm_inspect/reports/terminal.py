@@ -57,7 +57,7 @@ class Terminal:
                 text = "".join(line + "\n" for line in lines(console.width))
             else:
                 with console.capture() as captured:
-                    console.print(r)
+                    console.print(r, crop=False)
                 text = captured.get()
             if held is None:
                 console.file.write(text)
