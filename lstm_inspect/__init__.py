@@ -29,6 +29,8 @@ def __getattr__(name):
         value = getattr(run, name)
     elif name == "Selection":
         from .reports.selection import Selection as value
+    elif name == "Keep":
+        from .forward.executor import Keep as value
     elif name == "load_states":
         from .reading.files import load_states as value
     elif name in ("run_chunks", "streaming_blocker"):
@@ -72,6 +74,7 @@ __all__ = [
     "state_arrays",
     "load_states",
     "Selection",
+    "Keep",
     "RunReport",
     "ModelInputs",
     "LstmInspectError",

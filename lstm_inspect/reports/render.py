@@ -208,37 +208,56 @@ def _array_name(name: str) -> str:
 
 def layers_renderables(model, rows: List[Dict[str, Any]], inputs=()) -> List[RenderableType]:
     """The ``layers`` table; ``inputs`` are the model's inputs (name, shape, dtype)."""
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
-    table.add_column("path", no_wrap=True)
-    table.add_column("class", no_wrap=True)
-    table.add_column("output shape", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("config", no_wrap=True)
-    table.add_column("run", no_wrap=True)
     reasons: Dict[str, int] = {}
+    cells = []
     for row in rows:
         run = "yes"
         if not row["runnable"]:
             run = f"no [{reasons.setdefault(row['reason'], len(reasons) + 1)}]"
         cls = row["class_name"] + (f"({row['cell_class']})" if row.get("cell_class") else "")
-        table.add_row(row["path"], cls, _shape(row["output_shape"]), str(row["params"]), _config(row["config"]), run)
+        cells.append((row["path"], cls, _shape(row["output_shape"]), str(row["params"]), _config(row["config"]), run))
     out: List[RenderableType] = [file_line(model)]
     if inputs:
-        out.append(Text("inputs  " + "  ".join(f"{name} {_shape(list(shape))} {dtype}" for name, shape, dtype in inputs)))
-    out.append(Fitted(table))
+        shown = [Text(f"{name} {_shape(list(shape))} {dtype}") for name, shape, dtype in inputs]
+        shown[0] = Text("inputs  ").append_text(shown[0])
+        out.append(Parts(shown, sep="  ", indent="        "))
+    out.append(_LayersTable(cells))
     out += [Text(f"[{k}] {reason}", style="dim") for reason, k in reasons.items()]
     return out
 
 
-def _config(config: Dict[str, Any]) -> str:
-    """Booleans by name when true, other values as key=value; one a line."""
+class _LayersTable:
+    """The layers table, config items side by side where the width allows, else one a line."""
+
+    def __init__(self, cells):
+        self.cells = cells
+
+    def table(self, config_sep: str) -> Table:
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, collapse_padding=True)
+        for name in ("path", "class", "output shape", "params", "config", "run"):
+            table.add_column(name, no_wrap=True, justify="right" if name == "params" else "left")
+        for row in self.cells:
+            table.add_row(*row[:4], config_sep.join(row[4]), row[5])
+        return table
+
+    def __rich_console__(self, console, options):
+        from rich.measure import Measurement
+
+        table = self.table(" ")
+        if Measurement.get(console, options.update(max_width=10_000), table).maximum > options.max_width:
+            table = self.table("\n")
+        yield Fitted(table)
+
+
+def _config(config: Dict[str, Any]) -> List[str]:
+    """Booleans by name when true, other values as key=value."""
     parts = []
     for key, value in config.items():
         if value is True:
             parts.append(key)
         elif value is not False and value is not None:
             parts.append(f"{key}={value}")
-    return "\n".join(parts)
+    return parts
 
 
 def _shape(shape: Optional[list]) -> str:
@@ -390,13 +409,22 @@ class _TraceTable:
         self.w_unit = max(len("unit"), len(str(u1 - 1))) if self.several else 0
         self.w_q = [max(len(name), _widest(v, fmt)) for name, v in zip(self.names, self.values)]
 
+    #: Between units side by side.
+    GAP = "    "
+
     def _layout(self, width: int):
+        """(line width, units per line): as many units side by side as fit, spread evenly."""
         prefix = self.w_step + 2 + self.w_t
-        group = (self.w_unit + 2 if self.several else 0) + sum(2 + w for w in self.w_q)
-        k = max(1, min(len(self.units), (width - prefix) // group)) if self.several else 1
-        return prefix + k * group, k
+        group = (self.w_unit + 2 if self.several else 0) + sum(2 + w for w in self.w_q) - 2
+        n = len(self.units)
+        k = 1
+        if self.several:
+            k = max(1, min(n, (width - prefix - 2 + len(self.GAP)) // (group + len(self.GAP))))
+            k = -(-n // -(-n // k))  # the same number of lines, units spread evenly over them
+        return prefix + 2 + k * group + (k - 1) * len(self.GAP), k
 
     def lines(self, b0: int, b1: int, width: int) -> List[str]:
+        """The table's lines for steps b0 to b1 (with the header when b0 is 0)."""
         total, k = self._layout(width)
         out: List[str] = []
         fmt, st = self.fmt, self.st
@@ -404,8 +432,8 @@ class _TraceTable:
         group_head = "  ".join(unit_head + [n.rjust(w) for n, w in zip(self.names, self.w_q)])
         if b0 == 0:
             heads = min(k, len(self.units)) if self.several else 1
-            out.append("step".rjust(self.w_step) + "  " + "t".rjust(self.w_t) + ("  " + group_head) * heads)
-            out.append("─" * len(out[-1]))
+            out.append("step".rjust(self.w_step) + "  " + "t".rjust(self.w_t) + "  " + self.GAP.join([group_head] * heads))
+            out.append("─" * total)
         blank = " " * total
         s0 = st.step_range[0]
         rows = [self.units[i : i + k] for i in range(0, len(self.units), k)] if self.several else [[self.units[0]]]
@@ -417,10 +445,9 @@ class _TraceTable:
             for r, group in enumerate(rows):
                 cells = []
                 for u in group:
-                    if self.several:
-                        cells.append(str(u).rjust(self.w_unit))
-                    cells += [fmt(float(v[j, u - u0])).rjust(w) for v, w in zip(self.values, self.w_q)]
-                out.append((lead if r == 0 else pad) + "  " + "  ".join(cells))
+                    unit = [str(u).rjust(self.w_unit)] if self.several else []
+                    cells.append("  ".join(unit + [fmt(float(v[j, u - u0])).rjust(w) for v, w in zip(self.values, self.w_q)]))
+                out.append((lead if r == 0 else pad) + "  " + self.GAP.join(cells))
             if self.several and (j < b1 - 1 or b1 < len(st.steps)):
-                out.append(blank[: len(out[-1]) if k == 1 else total])
+                out.append(blank)
         return out
