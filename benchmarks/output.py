@@ -26,6 +26,7 @@ import io
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -88,6 +89,36 @@ def numpy_loop(model, x):
     return h_seq
 
 
+_RENDER = """
+import io, sys, time
+sys.path.insert(0, sys.argv[1])
+import numpy as np
+import lstm_inspect
+from lstm_inspect.reports import run as pipeline
+from lstm_inspect.reports.render import run_renderables
+from lstm_inspect.reports.selection import DEFAULT_UNITS, Selection
+from lstm_inspect.reports.terminal import Terminal
+model = lstm_inspect.load(sys.argv[2])
+x = np.load(sys.argv[3])[:1]
+report = pipeline.run_report(model, x, Selection(samples=[0]), max_units=DEFAULT_UNITS)
+times = []
+for _ in range(int(sys.argv[4])):
+    term = Terminal(color=False)
+    term.out.file = io.StringIO()
+    t0 = time.perf_counter()
+    term.display(run_renderables(report))
+    times.append(time.perf_counter() - t0)
+print(sorted(times)[len(times) // 2])
+"""
+
+
+def render_time(tree, model, x_path, reps) -> float:
+    """Rendering the default view of 1,000 steps (sample 0, units 0:8, two layers) to text."""
+    done = subprocess.run([sys.executable, "-c", _RENDER, str(tree), model, x_path, str(reps)],
+                          capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def in_process(paths, x32_path, reps):
     import numpy as np
 
@@ -117,16 +148,29 @@ def in_process(paths, x32_path, reps):
         term.display(run_renderables(report))
         return time.perf_counter() - t0
 
+    from threadpoolctl import threadpool_limits
+
+    def loop_one_blas_thread():
+        with threadpool_limits(limits=1, user_api="blas"):
+            numpy_loop(model, x)
+
     out = {}
-    loop_times, view_times = [], []
+    loop_times, loop1_times, view_times = [], [], []
     for _ in range(reps):  # alternate
         t0 = time.perf_counter()
         numpy_loop(model, x)
         loop_times.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
+        loop_one_blas_thread()
+        loop1_times.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
         default_view()
         view_times.append(time.perf_counter() - t0)
-    out["numpy_loop_b32_s"] = statistics.median(loop_times)
+    # the plain loop's better time: BLAS's own threads, or one BLAS thread (on a busy host,
+    # OpenBLAS threads on (32, 256) products can spin far longer than they compute)
+    out["numpy_loop_b32_default_blas_s"] = statistics.median(loop_times)
+    out["numpy_loop_b32_one_blas_thread_s"] = statistics.median(loop1_times)
+    out["numpy_loop_b32_s"] = min(out["numpy_loop_b32_default_blas_s"], out["numpy_loop_b32_one_blas_thread_s"])
     out["run_default_view_b32_s"] = statistics.median(view_times)
     one = pipeline.run_report(model, x[:1], Selection(samples=[0]), max_units=DEFAULT_UNITS)
     out["render_default_view_1000_steps_s"] = statistics.median(render_only(one) for _ in range(reps))
@@ -184,6 +228,9 @@ def main() -> None:
                     results["cli" if label == "after" else "before"][key] = {
                         "wall_s": statistics.median(walls), "peak_mb": max(peaks)}
                     print(f"{label:6} {key:10} {statistics.median(walls):7.2f} s  {max(peaks):7.0f} MB", flush=True)
+        results["render_tables_1000_steps_s"] = {label: render_time(tree, paths["lstm"], inputs[1], args.reps)
+                                                 for label, tree in trees}
+        print("render", results["render_tables_1000_steps_s"], flush=True)
         results["in_process"] = in_process(paths, inputs[32], args.reps)
     c, p = results["cli"], results["in_process"]
     ratios = {
@@ -196,6 +243,9 @@ def main() -> None:
         "jsonl / streamed forward 100k": p["stream_jsonl_100k_s"] / p["stream_forward_100k_s"],
         "render default view 1000 steps s": p["render_default_view_1000_steps_s"],
     }
+    if "before" in results["render_tables_1000_steps_s"]:
+        r = results["render_tables_1000_steps_s"]
+        ratios["table rendering, before / after"] = r["before"] / r["after"]
     results["ratios"] = ratios
     print(json.dumps(p, indent=1))
     for k, v in ratios.items():

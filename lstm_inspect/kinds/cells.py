@@ -87,7 +87,7 @@ def run_recurrent(
     if mask is not None:
         mask_steps = np.asarray(mask, dtype=bool).T[order][:, :, None]  # (steps, batch, 1)
 
-    kept = None if keep_rows is None else sorted(set(int(r) for r in keep_rows))
+    kept = None if keep_rows is None else sorted({int(r) for r in keep_rows})
     traced = batch if kept is None else len(kept)
     per_row = (width if names else 0) + (u if view.kind == "lstm" else 0) + (0 if view.return_sequences else u)
     current_budget().check(4 * time * (traced * per_row + (batch * u if view.return_sequences else 0)),

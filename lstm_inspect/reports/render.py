@@ -110,6 +110,16 @@ def gates_renderables(report: GatesReport, brief: bool = False, precision: int =
     return out
 
 
+def _activations(v, flavour: str) -> RenderableType:
+    """``activation tanh · recurrent_activation hard_sigmoid = clip(...)``, wrapped between
+    the two, never inside a formula."""
+    parts = [Text(f"activation {v.activation}")]
+    if v.recurrent_activation:
+        formula = f" = {HARD_SIGMOID_FORMULAS[flavour]}" if v.recurrent_activation == "hard_sigmoid" else ""
+        parts.append(Text(f"recurrent_activation {v.recurrent_activation}{formula}"))
+    return Parts(parts)
+
+
 def _brief_line(r: LayerReport) -> Text:
     """``path  Class(units)  kernel, recurrent_kernel, bias: i 0:3  f 3:6 ...``: weights
     whose gates sit in the same columns share one list."""
@@ -149,13 +159,7 @@ def _layer_block(r: LayerReport, flavour: str, fmt: Callable[[float], str]) -> R
     head = Text(v.path, style="bold cyan")
     head.append(f"  {cls}")
     title = Parts([head, Text(f"{v.units} units"), Text(f"input_dim {v.input_dim}"), Text(v.direction)])
-    lines: List[RenderableType] = [title]
-    acts = Text(f"activation {v.activation}")
-    if v.recurrent_activation is not None:
-        acts.append(f" · recurrent_activation {v.recurrent_activation}")
-        if v.recurrent_activation == "hard_sigmoid":
-            acts.append(f" = {HARD_SIGMOID_FORMULAS[flavour]}")
-    lines.append(acts)
+    lines: List[RenderableType] = [title, _activations(v, flavour)]
     if v.gate_order:
         lines.append(Text("gates " + ", ".join(f"{g} {gate_name(g)}" for g in v.gate_order)))
     for role, weights in _by_role(r).items():
@@ -349,7 +353,7 @@ def run_renderables(report, traces: bool = True, written=None, precision: int = 
     if written is not None:
         path, arrays = written
         yield Text("")
-        yield Text(f"wrote {path}: {len(arrays)} arrays", style="bold")
+        yield _unwrapped(Text(f"wrote {path}: {len(arrays)} arrays", style="bold"))
         yield PlainLines(lambda width: _array_list(arrays))
 
 
@@ -373,12 +377,7 @@ def _trace_block(st, flavour: str, rows_per_block: int = ROWS_PER_BLOCK, precisi
     head = Text(v.path, style="bold cyan")
     cls = v.class_name if not v.cell_class else f"{v.class_name}({v.cell_class})"
     head.append(f"  {cls} · {v.direction} · sample {sample} · units {u0}:{u1} of {v.units}")
-    acts = Text(f"activation {v.activation}")
-    if v.recurrent_activation:
-        acts.append(f" · recurrent_activation {v.recurrent_activation}")
-        if v.recurrent_activation == "hard_sigmoid":
-            acts.append(f" = {HARD_SIGMOID_FORMULAS[flavour]}")
-    lines: List[RenderableType] = [head, acts]
+    lines: List[RenderableType] = [head, _activations(v, flavour)]
     if st.spatial:
         lines.append(Text(f"gate maps shown at: {st.spatial} (--pixel R,C to choose)", style="dim"))
     yield Group(*lines)
