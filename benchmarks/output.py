@@ -13,10 +13,10 @@ host is shared; absolute times drift, ratios less), as in ``bench.py``:
   (``run_chunks``), in one process; goal ≤ 3×;
 - the trace tables alone: rendering the default view of 1,000 steps.
 
-``--before DIR`` also times the CLI rows with another checkout of lstm-inspect (for instance
-``git archive main | tar -x -C DIR``), alternating with this one. Usage::
+``--before DIR`` also times the CLI rows and the table rendering with another checkout of
+lstm-inspect (for instance ``git archive main | tar -x -C DIR``), once each. Usage::
 
-    python benchmarks/output.py [--reps 3] [--before DIR] [--skip-before-json32] [--json-out FILE]
+    python benchmarks/output.py [--reps 3] [--before DIR [--before-batches 1]] [--skip-before-json32] [--json-out FILE]
 """
 
 from __future__ import annotations
@@ -199,6 +199,8 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="another lstm-inspect checkout to time the CLI rows with")
     parser.add_argument("--skip-before-json32", action="store_true",
                         help="do not run the other checkout's --json at batch 32 (it may need GBs)")
+    parser.add_argument("--before-batches", type=int, nargs="+", default=[1, 32],
+                        help="the batch sizes to time the other checkout's CLI rows at (default: 1 32)")
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     import numpy as np
@@ -217,7 +219,8 @@ def main() -> None:
             variants = {"npz": ["--npz", npz], "jsonl": ["--jsonl"], "json": ["--json"], "table": []}
             for name, extra in variants.items():
                 for label, tree in trees:
-                    if label == "before" and name == "json" and batch == 32 and args.skip_before_json32:
+                    if label == "before" and (batch not in args.before_batches or (
+                            name == "json" and batch == 32 and args.skip_before_json32)):
                         continue
                     walls, peaks = [], []
                     for _ in range(args.reps if label == "after" else 1):
