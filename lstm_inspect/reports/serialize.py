@@ -208,7 +208,7 @@ def _record_dicts(selected) -> Iterator[Dict[str, Any]]:
     """One record per layer, sample and step (quantities as 1-D float32 arrays), in step
     order, then layer (in the order they ran), then sample."""
     longest = max((len(st.steps) for st in selected), default=0)
-    values = [{name: np.ascontiguousarray(v) for name, v in st.values.items()} for st in selected]
+    values = [st.values for st in selected]
     for j in range(longest):
         for st, arrays in zip(selected, values):
             if j >= len(st.steps):
@@ -221,7 +221,7 @@ def _record_dicts(selected) -> Iterator[Dict[str, Any]]:
                           "masked": bool(st.masked[a, j]) if st.masked is not None else False,
                           "unit_range": units}
                 for name, v in arrays.items():
-                    record[name] = v[a, j]
+                    record[name] = np.ascontiguousarray(v[a, j])  # a view: units are contiguous
                 yield record
 
 
