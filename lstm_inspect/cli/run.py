@@ -84,10 +84,11 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     term.display(run_renderables(report, traces=_show_traces(npz_out), written=written, precision=precision))
 
 
-def _show_traces(npz_out: Optional[str]) -> bool:
-    """Whether the tables show the traces: the one place this is decided. With --npz the
-    traces are in the file, and the tables show only the outputs and what was written."""
-    return not npz_out
+def _show_traces(npz_out: Optional[str], view: Optional[str] = None) -> bool:
+    """Whether the terminal shows the traces: the one place this is decided. With --npz the
+    traces are in the file, and only the outputs and what was written are shown, unless a
+    view is asked for by name (``view``: the --view given, not the default one)."""
+    return not npz_out or view is not None
 
 
 def _stream_jsonl(m, input_path, selection, options, state_out, protect) -> None:
