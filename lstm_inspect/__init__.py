@@ -37,6 +37,8 @@ def __getattr__(name):
         from .reports.ports import read_port as value
     elif name == "Selection":
         from .reports.selection import Selection as value
+    elif name == "Keep":
+        from .forward.executor import Keep as value
     elif name == "load_states":
         from .reading.files import load_states as value
     elif name in ("run_chunks", "streaming_blocker"):
@@ -91,6 +93,7 @@ __all__ = [
     "export_onnx",
     "export_torch",
     "export_npz",
+    "Keep",
     "RunReport",
     "ModelInputs",
     "LstmInspectError",

@@ -84,6 +84,7 @@ def test_layers_table(runner):
     assert result.exit_code == 0
     assert result.stdout == (
         "sample_models/seed.h5  keras-h5 · Keras 2.21.0 · backend tensorflow\n"
+        + "inputs  input (None,3,1) float32\n"
         + "path   class       output shape  params  config                     run\n"
         + "─" * 71 + "\n"
         + "input  InputLayer  (None,3,1)         0                             yes\n"

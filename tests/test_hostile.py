@@ -723,7 +723,7 @@ def test_a_report_that_fails_while_rendering_prints_nothing(runner, monkeypatch)
         def __rich_console__(self, console, options):
             raise lstm_inspect.ConfigError("cannot render this", file=str(SEED_H5))
 
-    monkeypatch.setattr(render, "layers_renderables", lambda m, rows: [Text("first line"), Broken()])
+    monkeypatch.setattr(render, "layers_renderables", lambda m, rows, inputs=(): [Text("first line"), Broken()])
     assert_one_error(invoke(runner, ["layers", SEED_H5]), "cannot render this", file=SEED_H5)
 
 

@@ -37,13 +37,29 @@ def test_blocks_line_up_as_one_table(capsys, monkeypatch, name, units):
             assert _printed(capsys, model, result, selected, rows_per_block=n) == whole
 
 
+def _width(values):
+    return render._widest(np.array(values, np.float32), render.number_format(4))
+
+
 def test_number_width_covers_signs_and_non_finite_values():
-    assert render._number_width(np.array([0.5, 12.25], np.float32)) == len("12.2500")
-    assert render._number_width(np.array([-0.0, 0.5], np.float32)) == len("-0.0000")
-    assert render._number_width(np.array([-123.5, 1.0], np.float32)) == len("-123.5000")
-    assert render._number_width(np.array([np.nan, 0.5], np.float32)) == len("0.5000")
-    assert render._number_width(np.array([np.nan], np.float32)) == len("nan")
-    assert render._number_width(np.array([-np.inf], np.float32)) == len("-inf")
+    assert _width([0.5, 12.25]) == len("12.2500")
+    assert _width([-0.0, 0.5]) == len("-0.0000")
+    assert _width([-123.5, 1.0]) == len("-123.5000")
+    assert _width([np.nan, 0.5]) == len("0.5000")
+    assert _width([np.nan]) == len("nan")
+    assert _width([-np.inf]) == len("-inf")
+    assert _width([3e-5, 0.5]) == len("0.5000")
+    assert _width([-3e-5]) == len("-3e-05")
+    assert _width([2e7]) == len("2.00e+07")
+
+
+@pytest.mark.parametrize("precision, value, text", [
+    (4, 3e-05, "3e-05"), (4, -3e-05, "-3e-05"), (4, 0.00005, "0.0001"), (4, 0.0, "0.0000"),
+    (4, -0.1660, "-0.1660"), (6, 3e-05, "0.000030"), (6, 3e-07, "3.00e-07"), (2, 0.004, "4e-03"),
+    (4, 12345678.0, "1.23e+07"), (4, float("nan"), "nan"), (4, float("-inf"), "-inf"),
+])
+def test_numbers_too_small_for_the_precision_are_never_zero(precision, value, text):
+    assert render.number_format(precision)(value) == text
 
 
 def test_output_is_held_back_until_it_is_long(capsys):

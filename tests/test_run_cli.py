@@ -103,7 +103,7 @@ def test_jsonl_streams_one_record_per_layer_sample_and_step(runner, tmp_path):
     assert result.exit_code == 0
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 2 * 5  # 2 samples x 5 steps, one GRU
-    assert set(records[0]) == {"layer", "sample", "step", "t", "masked", "z", "r", "h", "hidden"}
+    assert set(records[0]) == {"path", "sample", "step", "t", "masked", "unit_range", "z", "r", "h", "hidden"}
     for r in records:
         np.testing.assert_allclose(r["hidden"], expected["layer/gru/0"][r["sample"], r["t"]], atol=1e-5)
 
@@ -196,7 +196,9 @@ def test_lambda_is_refused_unless_until_stops_before_it(runner, tmp_path):
     [
         (["--layer", "nope"], "--layer 'nope' is not a recurrent layer of this model (they are: lstm)"),
         (["--sample", "3"], "--sample 3 is out of range: the input has 1 sample(s) (0 to 0)"),
-        (["--units", "2:9"], "--units 2:9 is out of range for 'lstm', which has 3 units"),
+        (["--units", "5:9"], "--units 5:9 is out of range for 'lstm', which has 3 units"),
+        (["--steps", "30:40"], "--steps 30:40 is out of range for 'lstm', which has 3 steps"),
+        (["--steps", "2:1"], "--steps '2:1' is empty; give A:B with A < B (a negative end counts from the end)"),
         (["--until", "nope"], "--until: the model has no layer 'nope'"),
     ],
 )
@@ -215,3 +217,39 @@ def test_json_and_jsonl_together_is_a_usage_error(runner):
     result = invoke(runner, ["run", "sample_models/seed.h5", "--input", "sample_models/seed_input.json",
                              "--json", "--jsonl"])
     assert result.exit_code == 2
+
+
+def test_pixel_on_a_model_without_convlstm_is_an_error(runner):
+    result = invoke(runner, ["run", "sample_models/seed.h5", "--input", "sample_models/seed_input.json", "--pixel", "0,0"])
+    assert_one_error(result, "--pixel applies to ConvLSTM2D layers only; the layers shown have none (they are: lstm (LSTM))")
+
+
+@pytest.mark.parametrize("steps, shown, note", [
+    ("-2:", [1, 2], None),
+    ("-1", [2], None),
+    ("1:40", [1, 2], "Note: --steps 1:40: 'lstm' has 3 steps; showing 1:3\n"),
+    ("-10:2", [0, 1], "Note: --steps -10:2: 'lstm' has 3 steps; showing 0:2\n"),
+])
+def test_steps_count_from_the_end_and_clip_with_a_note(runner, steps, shown, note):
+    result = invoke(runner, ["run", "sample_models/seed.h5", "--input", "sample_models/seed_input.json",
+                             f"--steps={steps}", "--json"])
+    assert result.exit_code == 0, result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["layers"][0]["steps"] == shown
+    notes = [line + "\n" for line in result.stderr.splitlines() if line.startswith("Note: --steps")]
+    assert notes == ([note] if note else [])
+
+
+def test_units_past_the_end_clip_with_a_note_as_steps_do(runner):
+    result = invoke(runner, ["run", "sample_models/seed.h5", "--input", "sample_models/seed_input.json",
+                             "--units", "1:9", "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["layers"][0]["unit_range"] == [1, 3]
+    assert "Note: --units 1:9: 'lstm' has 3 units; showing 1:3\n" in result.stderr
+
+
+def test_steps_option_takes_a_negative_start_as_its_value(runner):
+    result = invoke(runner, ["run", "sample_models/seed.h5", "--input", "sample_models/seed_input.json",
+                             "--steps", "-1:", "--json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["layers"][0]["steps"] == [2]

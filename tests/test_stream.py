@@ -101,11 +101,11 @@ def test_streamed_jsonl_gives_what_keras_computed(tmp_path, monkeypatch):
     batch, time = expected["input/0"].shape[:2]
     assert len(records) == 2 * batch * time
     # step order, then layer (in the order they ran), then sample
-    assert [(r["step"], r["layer"], r["sample"]) for r in records] == \
+    assert [(r["step"], r["path"], r["sample"]) for r in records] == \
         [(s, layer, b) for s in range(time) for layer in ("lstm", "gru") for b in range(batch)]
     for r in records:
-        assert r["masked"] == (not expected[f"mask/{r['layer']}/0"][r["sample"], r["t"]])
-        if r["layer"] == "lstm":  # its output sequence, step by step
+        assert r["masked"] == (not expected[f"mask/{r['path']}/0"][r["sample"], r["t"]])
+        if r["path"] == "lstm":  # its output sequence, step by step
             np.testing.assert_allclose(r["hidden"], expected["layer/lstm/0"][r["sample"], r["t"]], atol=1e-5)
         elif r["step"] == time - 1:  # the GRU returns its last output
             np.testing.assert_allclose(r["hidden"], expected["layer/gru/0"][r["sample"]], atol=1e-5)
@@ -117,7 +117,7 @@ def test_streamed_jsonl_narrows_steps_and_samples_across_chunks(tmp_path, monkey
     lines = _jsonl(["run", model, "--input", x, "--jsonl",
                     "--steps", "1:4", "--sample", "1", "--layer", "lstm_a"])
     records = [json.loads(line) for line in lines]
-    assert [(r["layer"], r["sample"], r["step"]) for r in records] == [("lstm_a", 1, s) for s in (1, 2, 3)]
+    assert [(r["path"], r["sample"], r["step"]) for r in records] == [("lstm_a", 1, s) for s in (1, 2, 3)]
     for r in records:
         np.testing.assert_allclose(r["hidden"], expected["layer/lstm_a/0"][1, r["t"]], atol=1e-5)
 

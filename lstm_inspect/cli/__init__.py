@@ -20,7 +20,26 @@ from . import compare, export, gates, layers, run
 from .options import library_errors, model_options  # noqa: F401  (shared by the commands)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The command group; a file name given where a command belongs gets a suggestion."""
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name and self.get_command(ctx, name) is None and (
+            os.path.exists(name) or os.path.splitext(name)[1].lower() in MODEL_SUFFIXES
+        ):
+            raise click.UsageError(
+                f"'{name}' is not a command; name one first: lstm-inspect gates {name}  "
+                f"(or: layers {name}, run {name} --input FILE)"
+            )
+        return super().resolve_command(ctx, args)
+
+
+#: Suffixes that say an argument is a model file, not a misspelt command.
+MODEL_SUFFIXES = (".h5", ".hdf5", ".keras", ".json")
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="lstm-inspect")
 @click.option("--color/--no-color", "color", default=None,
               help="Colour in tables and messages (default: only on a terminal; NO_COLOR and FORCE_COLOR apply).")

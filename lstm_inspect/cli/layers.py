@@ -20,16 +20,31 @@ def layers(model: str, config: Optional[str], as_json: bool) -> None:
 
     m = load(model, config=config)
     rows = layer_rows(m)
+    inputs = model_inputs(m)
     warn_all(m.warnings)
 
     def document():
         from ..reports.serialize import layers_document
 
-        return layers_document(m, rows)
+        return layers_document(m, rows, inputs)
 
     def renderables():
         from ..reports.render import layers_renderables
 
-        return layers_renderables(m, rows)
+        return layers_renderables(m, rows, inputs)
 
     emit(as_json, document, renderables)
+
+
+def model_inputs(m):
+    """The model's inputs (name, shape, dtype) as ``run`` reads them, or none where the
+    config does not say (a weights-only file without --config, a graph it cannot follow)."""
+    from ..errors import LstmInspectError
+    from ..forward.signature import input_signature
+
+    if m.config_source == "weights":
+        return []
+    try:
+        return input_signature(m)
+    except LstmInspectError:
+        return []

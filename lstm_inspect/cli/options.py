@@ -113,6 +113,15 @@ def model_options(func: Callable) -> Callable:
     return func
 
 
+def precision_option(func: Callable) -> Callable:
+    """``--precision N``: digits after the decimal point in tables."""
+    return click.option(
+        "--precision", type=click.IntRange(1, 12), default=4, show_default=True, metavar="N",
+        help="Digits after the decimal point in tables; values too small to show in N digits "
+        "are written in e-notation (3e-05), never as 0.0000.",
+    )(func)
+
+
 _TERMINAL = "lstm_inspect.terminal"
 
 

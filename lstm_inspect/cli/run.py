@@ -8,7 +8,7 @@ from typing import Optional, Tuple
 
 import click
 
-from .options import emit, library_errors, model_options, note_all, terminal, warn_all
+from .options import library_errors, model_options, note_all, precision_option, terminal, warn_all
 
 
 @click.command()
@@ -20,7 +20,8 @@ from .options import emit, library_errors, model_options, note_all, terminal, wa
 @click.option("--steps", "steps", metavar="A:B", help="Steps to show, in processing order.")
 @click.option("--layer", "layers", multiple=True, metavar="PATH", help="Only this recurrent layer (repeatable).")
 @click.option("--jsonl", is_flag=True, help="One JSON record per layer, sample and step.")
-@click.option("--npz", "npz_out", type=click.Path(dir_okay=False), help="Also write every trace and output to this .npz.")
+@click.option("--npz", "npz_out", type=click.Path(dir_okay=False),
+              help="Write every trace and output to this .npz; the tables then show only the outputs and what was written.")
 @click.option("--initial-state", type=click.Path(dir_okay=False), help="Start from these states (.npz: <path>/h, <path>/c).")
 @click.option("--state-out", type=click.Path(dir_okay=False), help="Write the final states (.npz, same keys).")
 @click.option("--hard-sigmoid", type=click.Choice(["keras2", "keras3"]), default=None,
@@ -31,9 +32,10 @@ from .options import emit, library_errors, model_options, note_all, terminal, wa
               help="Heatmaps or a table per layer (default: table up to 64 steps, heatmap beyond).")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False), metavar="FILE",
               help="Also draw the heatmaps into this .png, .svg or .pdf (needs matplotlib).")
+@precision_option
 @library_errors
 def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl, npz_out, initial_state, state_out,
-        hard_sigmoid, until, pixel, view, plot_out) -> None:
+        hard_sigmoid, until, pixel, view, plot_out, precision) -> None:
     """Run MODEL forward in numpy on --input and show, for each recurrent layer,
     every gate, the cell state and the hidden state at each timestep, then the
     model's outputs (equal to Keras's model.predict)."""
@@ -63,7 +65,9 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     m = load(model, config=config)
     protect = [p for p in (model, config, input_path, initial_state) if p and p != "-"]
     options = {"hard_sigmoid": hard_sigmoid, "until": until, "initial_states": initial_state,
-                   "max_units": DEFAULT_UNITS if tables and view == "table" else None}
+               "max_units": DEFAULT_UNITS if tables and view == "table" else None,
+               # only the traces the output shows; --npz writes them all
+               "keep": None if npz_out else pipeline.selection_keep(selection)}
     term = terminal()
     with term.progress() as progress:
         if jsonl and not (npz_out or plot_out):
@@ -71,12 +75,16 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
         report = pipeline.run_report(m, input_path, selection, progress=progress, **options)
     if state_out:
         save_npz(state_out, pipeline.state_arrays(report.result), protect=protect)
+    written = None
     if npz_out:
-        save_npz(npz_out, pipeline.trace_arrays(report.result), protect=protect)
+        arrays = pipeline.trace_arrays(report.result)
+        save_npz(npz_out, arrays, protect=protect)
+        written = (npz_out, arrays)
     if plot_out:
         from ..reports.plot import save_run_plot
 
         save_run_plot(plot_out, report, _plot_selection(selection, sample), protect=protect)
+    show = _show_traces(npz_out, view)
     if tables and view is None:
         from ..reports.views import default_view
 
@@ -86,22 +94,24 @@ def run(model, config, as_json, input_path, sample, units, steps, layers, jsonl,
     warn_all(m.warnings)
     if jsonl:
         return _write_records(report)
+    if as_json:
+        from ..reports.serialize import run_document_chunks
 
-    def document():
-        from ..reports.serialize import run_document
+        return term.write_chunks(run_document_chunks(report))
+    if show and view == "heatmap":
+        from ..reports.heatmap import heatmap_renderables
 
-        return run_document(report)
+        return term.display(heatmap_renderables(report))
+    from ..reports.render import run_renderables
 
-    def renderables():
-        if view == "heatmap":
-            from ..reports.heatmap import heatmap_renderables
+    term.display(run_renderables(report, traces=show, written=written, precision=precision))
 
-            return heatmap_renderables(report)
-        from ..reports.render import run_renderables
 
-        return run_renderables(report)
-
-    emit(as_json, document, renderables)
+def _show_traces(npz_out: Optional[str], view: Optional[str] = None) -> bool:
+    """Whether the terminal shows the traces: the one place this is decided. With --npz the
+    traces are in the file, and only the outputs and what was written are shown, unless a
+    view is asked for by name (``view``: the --view given, not the default one)."""
+    return not npz_out or view is not None
 
 
 def _stream_jsonl(m, input_path, selection, options, state_out, protect) -> None:
@@ -121,9 +131,9 @@ def _stream_jsonl(m, input_path, selection, options, state_out, protect) -> None
 
 
 def _write_records(report) -> None:
-    from ..reports.serialize import record_line
+    from ..reports.serialize import record_chunks
 
-    terminal().write_lines(map(record_line, report.records()))
+    terminal().write_chunks(record_chunks(report.selected))
 
 
 def _plot_selection(selection, sample):

@@ -48,6 +48,23 @@ class RunResult:
     hard_sigmoid: str = "keras2"
 
 
+@dataclass(frozen=True)
+class Keep:
+    """Which traces a run keeps (:func:`run_model`'s ``keep``): the recurrent layers at
+    ``paths`` (a path also keeps the layers under it, as a Bidirectional's directions;
+    None: every layer) and, of those, the batch rows ``samples`` (None: every row). A
+    layer not kept still runs; its trace then holds no rows (``Trace.rows == []``).
+    ConvLSTM layers always keep everything."""
+
+    paths: Optional[Sequence[str]] = None
+    samples: Optional[Sequence[int]] = None
+
+    def rows(self, path: str) -> Optional[List[int]]:
+        if self.paths is not None and not any(path == p or path.startswith(p + "/") for p in self.paths):
+            return []
+        return None if self.samples is None else [int(s) for s in self.samples]
+
+
 class _Stop(Exception):
     def __init__(self, outputs: List[np.ndarray]):
         self.outputs = outputs
@@ -62,6 +79,7 @@ def run_model(
     progress: Optional[Callable[[str, int, int], None]] = None,
     initial_outputs: Optional[Dict[str, np.ndarray]] = None,
     hooks: Optional[RunHooks] = None,
+    keep: Optional[Keep] = None,
 ) -> RunResult:
     """Run ``model`` on ``inputs`` (one array per model input, batch first).
 
@@ -71,8 +89,10 @@ def run_model(
     leading steps repeat (zeros by default, as Keras starts every call; a run continuing
     an earlier chunk of the same sequence passes that chunk's ``Trace.last_output``).
     ``hooks`` alter a run on purpose (``compare`` simulates a port's mistakes with them).
+    ``keep`` (a :class:`Keep`) keeps only some traces, which saves their memory and
+    time; by default every trace is kept.
     """
-    executor = _Executor(model, hard_sigmoid, until, initial_states, progress, initial_outputs)
+    executor = _Executor(model, hard_sigmoid, until, initial_states, progress, initial_outputs, keep)
     executor.hooks = hooks
     return executor.run(list(inputs))
 
@@ -99,8 +119,10 @@ def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
 class _Executor(Context):
     hooks: Optional[RunHooks] = None
 
-    def __init__(self, model: Model, hard_sigmoid, until, initial_states, progress=None, initial_outputs=None):
+    def __init__(self, model: Model, hard_sigmoid, until, initial_states, progress=None, initial_outputs=None,
+                 keep=None):
         self.model = model
+        self.keep = keep
         #: path -> the output before the first step (``stream`` continues earlier chunks)
         self.initial_outputs = initial_outputs or {}
         self.progress = progress
@@ -230,6 +252,9 @@ class _Executor(Context):
 
     def initial_output(self, path: str):
         return self.initial_outputs.get(path)
+
+    def keep_rows(self, path: str):
+        return None if self.keep is None else self.keep.rows(path)
 
     def traced(self, view: RecurrentLayer, trace: Trace, mask) -> None:
         if self.hooks is not None and view.path in self.hooks.reversed_outputs and trace.output.ndim >= 3:

@@ -64,6 +64,7 @@ def run_chunks(
     until: Optional[str] = None,
     initial_states: Optional[Dict[str, Dict[str, np.ndarray]]] = None,
     progress: Optional[Callable[[str, int, int], None]] = None,
+    keep=None,
 ) -> Iterator[Tuple[int, RunResult]]:
     """Run ``model`` chunk by chunk; yield ``(first step, result)`` for each chunk.
 
@@ -81,7 +82,7 @@ def run_chunks(
         part = x[:, start : start + n]
         report = None if progress is None else functools.partial(_in_whole_run, progress, start, total)
         result = run_model(model, [part], hard_sigmoid=hard_sigmoid, until=until, initial_states=states,
-                           progress=report, initial_outputs=outputs)
+                           progress=report, initial_outputs=outputs, keep=keep)
         states = {t.path: t.trace.states for t in result.traces}
         outputs = {t.path: t.trace.last_output for t in result.traces}
         yield start, result

@@ -122,6 +122,10 @@ class Context:
     def traced(self, view: Any, trace: Any, mask: Mask) -> None:
         """Note a recurrent layer's trace."""
 
+    def keep_rows(self, path: str) -> Optional[List[int]]:
+        """The batch rows whose traces a recurrent layer keeps: None for every row."""
+        return None
+
 
 class ShapeContext:
     """What a shape rule may use besides its input shapes (the shape pass subclasses it)."""

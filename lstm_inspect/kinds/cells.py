@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from ..gates import gate_columns, gate_order, n_blocks
+from ..limits import current_budget
 from .activations import activation, sigmoid
 from .recurrent import RecurrentLayer
 
@@ -32,6 +33,8 @@ class Trace:
     states: Dict[str, np.ndarray] = field(default_factory=dict)  #: final h (and c)
     initial_states: Dict[str, np.ndarray] = field(default_factory=dict)  #: h (and c) before the first step
     last_output: Optional[np.ndarray] = None  #: the output of the last step (differs from h when masked)
+    #: the batch rows ``gates``, ``cell`` and ``hidden`` hold (``keep_rows``); None: every row
+    rows: Optional[List[int]] = None
 
 
 #: Input projections are computed up to this many steps at a time, into one reused
@@ -49,6 +52,7 @@ def run_recurrent(
     zero_output_for_mask: bool = False,
     progress: Optional[Callable[[str, int, int], None]] = None,
     initial_output: Optional[np.ndarray] = None,
+    keep_rows: Optional[Sequence[int]] = None,
 ) -> Trace:
     """Run one recurrent layer over ``x`` of shape (batch, time, features).
 
@@ -59,7 +63,9 @@ def run_recurrent(
     ``progress(path, steps_done, steps_total)`` is called now and then on long runs.
 
     Every step writes into preallocated time-major buffers (step, batch, units); the
-    trace's arrays are (batch, steps, units) views of them.
+    trace's arrays are (batch, steps, units) views of them. ``keep_rows`` (batch rows,
+    ``[]`` for none) keeps the traces of those rows only: the steps then work in two
+    reused buffers and copy the kept rows out (``Trace.rows`` says which they are).
     """
     if view.kind == "conv_lstm":
         from ..errors import UnsupportedError
@@ -81,9 +87,14 @@ def run_recurrent(
     if mask is not None:
         mask_steps = np.asarray(mask, dtype=bool).T[order][:, :, None]  # (steps, batch, 1)
 
-    gates = np.empty((time, batch, width), np.float32) if names else None
-    hidden = np.empty((time, batch, u), np.float32)
-    cell = np.empty((time, batch, u), np.float32) if view.kind == "lstm" else None
+    kept = None if keep_rows is None else sorted({int(r) for r in keep_rows})
+    traced = batch if kept is None else len(kept)
+    per_row = (width if names else 0) + (u if view.kind == "lstm" else 0) + (0 if view.return_sequences else u)
+    current_budget().check(4 * time * (traced * per_row + (batch * u if view.return_sequences else 0)),
+                           f"the traces of layer '{view.path}'")
+    gates = np.empty((time, traced, width), np.float32) if names else None
+    hidden = np.empty((time, batch if view.return_sequences else traced, u), np.float32)
+    cell = np.empty((time, traced, u), np.float32) if view.kind == "lstm" else None
     h_tm1 = np.zeros((batch, u), np.float32)
     c_tm1 = np.zeros((batch, u), np.float32)
     if initial_state is not None:
@@ -107,9 +118,19 @@ def run_recurrent(
         x_proj = np.empty((min(chunk_steps, time), n, width), np.float32)
         h_tm1_, c_tm1_, out_tm1_ = h_tm1[rows], c_tm1[rows], out_tm1[rows]
         # this block's rows of the trace buffers and of the inputs, (steps, rows, ...)
-        gates_r = gates[:, rows] if names else None
-        cell_r = cell[:, rows] if cell is not None else None
-        hidden_r, x_r = hidden[:, rows], x_steps[:, rows]
+        x_r = x_steps[:, rows]
+        copy_out = None
+        if kept is None:
+            gates_r = gates[:, rows] if names else None
+            cell_r = cell[:, rows] if cell is not None else None
+            hidden_r = hidden[:, rows]
+        else:  # two reused step buffers (s % 2); the kept rows are copied out after each step
+            gates_r = np.empty((2, n, width), np.float32) if names else None
+            cell_r = np.empty((2, n, u), np.float32) if cell is not None else None
+            hidden_r = hidden[:, rows] if view.return_sequences else np.empty((2, n, u), np.float32)
+            local = [r - rows.start for r in kept if rows.start <= r < rows.stop]
+            at = [kept.index(r + rows.start) for r in local]
+            copy_out = (local, at) if local else None
         mask_r = None if mask_steps is None else mask_steps[:, rows]
         with np.errstate(**errors):
             for s0 in range(0, time, chunk_steps):
@@ -120,9 +141,10 @@ def run_recurrent(
                 if input_bias is not None:
                     x_chunk += input_bias
                 for s in range(s0, s1):
-                    c_t = cell_r[s] if cell_r is not None else None
-                    h_t = hidden_r[s]
-                    c_t = step(args, x_chunk[s - s0], h_tm1_, c_tm1_, gates_r[s] if names else None, c_t, h_t)
+                    b = s if kept is None else s & 1  # the step's buffer slot
+                    c_t = cell_r[b] if cell_r is not None else None
+                    h_t = hidden_r[s if kept is None or view.return_sequences else b]
+                    c_t = step(args, x_chunk[s - s0], h_tm1_, c_tm1_, gates_r[b] if names else None, c_t, h_t)
                     h_state = h_t
                     if mask_r is not None:
                         # Masked rows keep the states and repeat the previous output (or zeros).
@@ -134,6 +156,14 @@ def run_recurrent(
                     h_tm1_, out_tm1_ = h_state, h_t
                     if c_t is not None:
                         c_tm1_ = c_t
+                    if copy_out is not None:
+                        local, at = copy_out
+                        if names:
+                            gates[s, at] = gates_r[b, local]
+                        if c_t is not None:
+                            cell[s, at] = c_t[local]
+                        if not view.return_sequences:
+                            hidden[s, at] = h_t[local]
                     if report is not None and (s % 256 == 255 or s == time - 1):
                         report(view.path, s + 1, time)
         h_tm1[rows], c_tm1[rows], out_tm1[rows] = h_tm1_, c_tm1_, out_tm1_
@@ -159,10 +189,15 @@ def run_recurrent(
         for g, start, stop in gate_columns(names, u):
             by_gate[g] = gates[:, :, start:stop].transpose(1, 0, 2)
     hidden_bt = hidden.transpose(1, 0, 2)
-    output = hidden_bt if view.return_sequences else hidden_bt[:, -1]
+    if kept is None:
+        output = hidden_bt if view.return_sequences else hidden_bt[:, -1]
+    else:
+        output = hidden_bt if view.return_sequences else out_tm1.copy()
+        if view.return_sequences:
+            hidden_bt = hidden_bt[kept]
     return Trace(steps=order, gates=by_gate, cell=None if cell is None else cell.transpose(1, 0, 2),
                  hidden=hidden_bt, output=output, states=states, initial_states=initial,
-                 last_output=out_tm1.copy())
+                 last_output=out_tm1.copy(), rows=kept)
 
 
 def prepare(view: RecurrentLayer):

@@ -95,7 +95,7 @@ def run_view(view, x: np.ndarray, mask, init, zero_output: bool, ctx):
 
         trace = run_recurrent(view, x, mask=mask, hard_sigmoid=ctx.hard_sigmoid, initial_state=init,
                               zero_output_for_mask=zero_output, progress=ctx.progress,
-                              initial_output=ctx.initial_output(view.path))
+                              initial_output=ctx.initial_output(view.path), keep_rows=ctx.keep_rows(view.path))
     ctx.traced(view, trace, mask)
     return trace
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from dataclasses import dataclass
 from typing import IO, List, Optional, Sequence, Tuple
@@ -275,6 +276,7 @@ def _parse_table(text: str, suffix: str, name: str) -> np.ndarray:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         cells = line.split(delimiter) if delimiter else line.split()
+        _refuse_decimal_commas(line, cells, delimiter, number)
         if not rows and all(_number(c) is None for c in cells):
             raise InputError(
                 f"row {number} is a header ({_names(c.strip() for c in cells)}); "
@@ -289,6 +291,24 @@ def _parse_table(text: str, suffix: str, name: str) -> np.ndarray:
     if not rows:
         raise InputError(f"input {name!r}: the file holds no numbers")
     return np.array(rows, dtype=np.float64)
+
+
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+
+
+def _refuse_decimal_commas(line: str, cells: List[str], delimiter: Optional[str], row: int) -> None:
+    """Numbers written with a decimal comma (``0,725``, as many locales write them) are
+    refused by name: read as two columns they would be wrong numbers."""
+    if delimiter == ",":
+        if ";" not in line:
+            return
+        cells = line.split(";")  # 0,725;1,5: semicolons between values, commas inside them
+    found = next((c.strip() for c in cells if _DECIMAL_COMMA.fullmatch(c.strip())), None)
+    if found is not None:
+        raise InputError(
+            f"row {row} holds a number with a decimal comma ({found!r}); write numbers with a decimal point "
+            "(0.725) and separate values with commas, tabs or spaces"
+        )
 
 
 def _parse_row(cells: List[str], row: int, name: str) -> List[float]:

@@ -21,12 +21,12 @@ from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence, 
 import numpy as np
 
 from ..errors import InputError, UnsupportedError
-from ..forward.executor import RunResult, run_model
+from ..forward.executor import Keep, RunResult, run_model
 from ..forward.signature import input_signature
 from ..model import Model
 from ..reading.files import load_states
 from ..reading.inputs import InputSpec, fit_arrays, load_inputs
-from .selection import SelectedTrace, Selection, select
+from .selection import SelectedTrace, Selection, check_samples, select
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: Initial states: ``{layer path: {"h": array, "c": array}}``, the flat layout of
@@ -178,6 +178,7 @@ def run_report(
     initial_states: Optional[States] = None,
     progress: Optional[Progress] = None,
     max_units: Optional[int] = None,
+    keep: Optional[Keep] = None,
 ) -> RunReport:
     """Run ``model`` forward on ``inputs`` (a path, an array, or a list of arrays) and
     narrow its traces to ``selection`` (default: everything).
@@ -186,14 +187,23 @@ def run_report(
     show units ``0:max_units`` with a note (tables pass
     :data:`~lstm_inspect.reports.selection.DEFAULT_UNITS`). The other options are those
     of :func:`~lstm_inspect.forward.executor.run_model`; ``initial_states`` may also be
-    a path or the flat layout of :func:`state_arrays`.
+    a path or the flat layout of :func:`state_arrays`. ``keep`` (default: every trace;
+    :func:`selection_keep` gives what the selection shows) is ``run_model``'s.
     """
     given, states, selection = _prepare(model, inputs, initial_states, until, selection)
     result = run_model(model, given.arrays, hard_sigmoid=hard_sigmoid, until=until, initial_states=states,
-                       progress=progress)
+                       progress=progress, keep=keep)
     notes = given.notes + _cap_units(result, selection, max_units)
-    return RunReport(model, result, select(result, selection), selection, _shapes(given), notes,
-                     total_steps=_steps(given), input_arrays=given.arrays)
+    selected = select(result, selection, notes=notes)
+    return RunReport(model, result, selected, selection, _shapes(given), notes, total_steps=_steps(given),
+                     input_arrays=given.arrays)
+
+
+def selection_keep(selection: Optional[Selection]) -> Keep:
+    """The traces a run must keep to show ``selection``: its layers and samples."""
+    if selection is None:
+        return Keep()
+    return Keep(paths=selection.layers, samples=selection.samples)
 
 
 def run_report_chunks(
@@ -207,6 +217,7 @@ def run_report_chunks(
     initial_states: Optional[States] = None,
     progress: Optional[Progress] = None,
     max_units: Optional[int] = None,
+    keep: Optional[Keep] = None,
 ) -> Iterator[RunReport]:
     """:func:`run_report` a chunk of steps at a time, so memory stays bounded for any
     sequence length: one report per chunk, its selection counted in the whole run's steps
@@ -216,7 +227,8 @@ def run_report_chunks(
     from ..forward import stream
 
     given, states, selection = _prepare(model, inputs, initial_states, until, selection)
-    options = {"hard_sigmoid": hard_sigmoid, "until": until, "initial_states": states, "progress": progress}
+    options = {"hard_sigmoid": hard_sigmoid, "until": until, "initial_states": states, "progress": progress,
+               "keep": keep}
     arrays, notes = given.arrays, list(given.notes)
     total = _steps(given)
     blocker = stream.streaming_blocker(model, arrays)
@@ -225,13 +237,14 @@ def run_report_chunks(
             notes.append(f"--jsonl holds the whole run in memory: {blocker}")
         result = run_model(model, arrays, **options)
         notes += _cap_units(result, selection, max_units)
-        yield RunReport(model, result, select(result, selection), selection, _shapes(given), notes, total_steps=total)
+        selected = select(result, selection, notes=notes)
+        yield RunReport(model, result, selected, selection, _shapes(given), notes, total_steps=total)
         return
     n = steps_per_chunk or stream.chunk_steps(model, arrays[0].shape[0])
     for start, result in stream.run_chunks(model, arrays, steps_per_chunk=n, **options):
         if start == 0:
             notes += _cap_units(result, selection, max_units)
-        selected = select(result, selection, offset=start, total_steps=total)
+        selected = select(result, selection, offset=start, total_steps=total, notes=notes if start == 0 else None)
         yield RunReport(model, result, selected, selection, _shapes(given), notes if start == 0 else [],
                         start=start, total_steps=total, final=start + n >= total)
 
@@ -254,6 +267,8 @@ def _prepare(model, inputs, states, until, selection):
     from .overview import unrunnable_wrapper
 
     given = model_inputs(model, inputs)
+    if selection is not None and given.arrays:
+        check_samples(selection.samples, len(given.arrays[0]))
     states = initial_states(states)
     reason = unrunnable_wrapper(model, until)
     if reason:

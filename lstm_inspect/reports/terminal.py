@@ -52,9 +52,13 @@ class Terminal:
         held: Optional[List[str]] = []
         size = 0
         for r in renderables:
-            with console.capture() as captured:
-                console.print(r)
-            text = captured.get()
+            lines = getattr(r, "lines", None)
+            if callable(lines):  # reports.render.PlainLines: text laid out for the width already
+                text = "".join(line + "\n" for line in lines(console.width))
+            else:
+                with console.capture() as captured:
+                    console.print(r, crop=False)
+                text = captured.get()
             if held is None:
                 console.file.write(text)
                 continue
@@ -71,6 +75,14 @@ class Terminal:
         """One JSON document, written as it is (no wrapping, no styles)."""
         self.out.file.write(text)
         self.out.file.flush()
+
+    def write_chunks(self, chunks: Iterable[bytes]) -> None:
+        """UTF-8 text (a JSON document or ``--jsonl`` records) written a piece at a time,
+        as it is encoded."""
+        file = self.out.file
+        for chunk in chunks:
+            file.write(chunk.decode())
+        file.flush()
 
     def write_lines(self, lines: Iterable[str]) -> None:
         """Lines of text (``--jsonl`` records), each written as soon as it is produced."""
