@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import ConfigError, InputError, LstmInspectError, UnsupportedError
-from ..kinds.base import Call, Context
+from ..kinds.base import Call, Context, refused_key
 from ..kinds.cells import Trace
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..kinds.registry import kind_for
@@ -102,6 +102,7 @@ class _Executor(Context):
         if not inputs:
             raise InputError("run needs one array per model input; none was given", file=m.file)
         inputs = [np.asarray(x) for x in inputs]
+        self._check_keys()
         try:
             outs, _ = self._container(m.layers, m.class_name or "Sequential", m.input_layers, m.output_layers,
                                       inputs, [None] * len(inputs))
@@ -112,6 +113,15 @@ class _Executor(Context):
             raise e.with_file(m.file) from None
         self.result.outputs = outs
         return self.result
+
+    def _check_keys(self) -> None:
+        """Every config key of every layer the run reaches is honoured, checked before anything runs."""
+        for layer in self.model.walk():
+            reason = refused_key(layer)
+            if reason:
+                raise UnsupportedError(f"{reason}; use --until to stop before it", file=self.model.file)
+            if layer.path == self.until:
+                return
 
     # ---------------------------------------------------------------- the walk
 
@@ -160,6 +170,9 @@ class _Executor(Context):
             raise UnsupportedError(
                 f"layer '{layer.path}' ({layer.class_name}) cannot be computed by lstm-inspect; use --until to stop before it"
             )
+        refused = refused_key(layer)
+        if refused:
+            raise UnsupportedError(f"{refused}; use --until to stop before it")
         reason = kind.refuse(layer) if kind.refuse else None
         if kind.compute is None or reason:
             reason = reason or f"{layer.class_name} {kind.refusal}"

@@ -13,6 +13,31 @@ Adding a layer kind is a one-file change: declare a ``Kind(...)`` in the family 
 it belongs to (and add it to that module's ``KINDS`` list). Facts that later tools need
 (an ONNX or PyTorch mapping) go in ``Kind.exports`` under a key of their own.
 
+Config keys: every key honoured or refused by name
+---------------------------------------------------
+A kind lists in ``Kind.keys`` every config key it reads, each with the values it
+computes exactly as Keras does (``{key: rule}``). A rule is
+
+* :data:`ANY` -- every value is honoured (``units``: the weights decide),
+* a tuple of values -- only these (``("channels_last",)``; write ``None`` where a config
+  may leave the value as null),
+* a callable ``rule(value) -> bool`` -- True when honoured (:func:`one_of_types`, ...).
+
+Keys every layer may carry and that never change the numbers (``name``, ``trainable``,
+initializers, regularizers, constraints, ``batch_input_shape``, ...) are declared once
+here (:data:`HARMLESS`, :data:`HARMLESS_SUFFIXES`), and ``dtype`` is honoured as float32
+only (:data:`COMMON`); a kind may override a common key (``InputLayer`` takes any dtype).
+Before anything runs (``run`` checks every layer it will reach; ``layers``' runnable column
+asks the same), :func:`key_refusal` and :func:`refused_key` refuse a key a kind neither honours nor lists as
+harmless, or a value outside its rule, by name::
+
+    data_format='channels_first' is not supported
+    config key 'lora_rank' (4) is not supported
+
+A kind with ``keys=None`` has not declared its keys: nothing is checked at run time, and
+``tests/test_kinds.py`` fails for it. Where Keras's behaviour differs between generations,
+the compute function reads the writer's version from the context (as ``hard_sigmoid`` does).
+
 Compute functions see the rest of the run only through a :class:`Context` (the executor
 provides it), shape rules through a :class:`ShapeContext`, streaming rules through
 :data:`STEPS`/:data:`LAST` and :class:`Blocked`: nothing here imports ``forward``.
@@ -21,7 +46,7 @@ provides it), shape rules through a :class:`ShapeContext`, streaming rules throu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -101,6 +126,98 @@ class ShapeContext:
         raise NotImplementedError
 
 
+# ---------------------------------------------------------------------- config keys
+
+#: The rule of a key whose every value is honoured.
+ANY = "any"
+Rule = Union[str, Tuple[Any, ...], Callable[[Any], bool]]
+
+#: Keys any layer may carry that never change what inference computes.
+HARMLESS = frozenset({
+    "name", "trainable", "batch_input_shape", "batch_shape", "input_shape", "input_dim", "input_length",
+    "build_config", "compile_config", "autocast", "module", "registered_name", "shared_object_id",
+    "activity_regularizer", "seed", "weights", "config_version", "input_dtype",
+})
+#: Key endings that never change inference: how weights were initialised, regularised, constrained.
+HARMLESS_SUFFIXES = ("_initializer", "_regularizer", "_constraint", "_init")
+
+
+def float32_dtype(value: Any) -> bool:
+    """A layer dtype (a name, or a tf.keras/Keras 3 policy object) that computes in float32."""
+    if value is None:
+        return True
+    if isinstance(value, dict):
+        config = value.get("config")
+        value = config.get("name") if isinstance(config, dict) else None
+    return value in ("float32", "float32_ref")
+
+
+#: Keys every kind reads the same way (a kind's own ``keys`` may override them).
+COMMON: Dict[str, Rule] = {"dtype": float32_dtype}
+
+
+def one_of_types(*types: type) -> Callable[[Any], bool]:
+    """A rule: the value is an instance of one of ``types`` (bool is never an int)."""
+
+    def rule(value: Any) -> bool:
+        return isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+
+    return rule
+
+
+def _same(value: Any, honoured: Any) -> bool:
+    return value == honoured and isinstance(value, bool) == isinstance(honoured, bool)
+
+
+def _honours(rule: Rule, value: Any) -> bool:
+    if isinstance(rule, str):
+        return rule == ANY
+    if isinstance(rule, tuple):
+        return any(_same(value, v) for v in rule)
+    return bool(rule(value))
+
+
+def _shown(value: Any) -> str:
+    inner = value.get("config") if isinstance(value, dict) else None
+    if isinstance(inner, dict) and isinstance(inner.get("name"), str):
+        value = inner["name"]  # a serialized object (a dtype policy): its name
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def key_refusal(kind: Kind, config: Mapping[str, Any]) -> Optional[str]:
+    """Why this layer's own config keys cannot be computed exactly (the first key found), or None."""
+    if kind.keys is None:
+        return None
+    for key, value in config.items():
+        rule = kind.keys.get(key, COMMON.get(key))
+        if rule is None:
+            if key in HARMLESS or key.endswith(HARMLESS_SUFFIXES):
+                continue
+            return f"config key '{key}' ({_shown(value)}) is not supported"
+        if not _honours(rule, value):
+            return f"{key}={_shown(value)} is not supported"
+    return None
+
+
+def refused_key(layer: Layer) -> Optional[str]:
+    """``layer 'gap' (GlobalAveragePooling1D): data_format='channels_first' is not supported``
+    for the first key ``layer`` or a layer its wrapper holds does not honour, or None.
+    (A nested model's layers are checked as layers of their own.)"""
+    from .registry import kind_for
+
+    kind = kind_for(layer)
+    reason = key_refusal(kind, layer.config) if kind is not None else None
+    if reason:
+        return f"layer '{layer.path}' ({layer.class_name}): {reason}"
+    if kind is not None and kind.role == "wrapper":
+        for child in layer.children:
+            reason = refused_key(child)
+            if reason:
+                return reason
+    return None
+
+
 Compute = Callable[[Layer, List[np.ndarray], List[Mask], Call, Context], Result]
 ShapeRule = Callable[[Layer, List[Shape], ShapeContext], Any]
 #: (layer, the call's parsed node or None, its inputs' kinds, planner) -> STEPS or LAST; raises Blocked
@@ -152,6 +269,9 @@ class Kind:
     #: runs over a sequence (a recurrent layer or a Bidirectional of them)
     over_time: bool = False
     gate_kind: Optional[str] = None  #: recurrent: lstm, gru, simple_rnn, conv_lstm
+    #: every config key the kind reads -> the values it honours (see the module docstring);
+    #: None: not declared yet (nothing checked; tests/test_kinds.py fails)
+    keys: Optional[Mapping[str, Rule]] = None
 
     @property
     def name(self) -> str:

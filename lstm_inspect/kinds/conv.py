@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import ConfigError, UnsupportedError
 from .activations import activation, activation_name
 from .base import (
+    ANY,
     Kind,
     config_int,
     config_ints,
@@ -22,6 +23,9 @@ from .base import (
     shape_int,
     weights_of,
 )
+
+_CONV_KEYS = {"filters": ANY, "kernel_size": ANY, "strides": ANY, "padding": ANY, "dilation_rate": ANY, "groups": ANY,
+              "activation": ANY, "use_bias": ANY, "data_format": ("channels_last", None), "dim_ordering": ("tf",)}
 
 
 def _kernel_and_bias(layer, rank: int, ctx):
@@ -110,13 +114,14 @@ def _conv_shape(n: int):
 
 CONV1D = Kind(
     names=("Conv1D",), family="conv", compute=conv1d, output_shape=_conv_shape(1), keras1_names=("Convolution1D",),
+    keys=_CONV_KEYS,
     keras1_config=keras1_renames({"nb_filter": "filters", "filter_length": "kernel_size", "subsample_length": "strides",
                                   "border_mode": "padding", "bias": "use_bias"}),
     weights=kernel_and_bias, var_names=("kernel", "bias"),
     recognise=lambda names, shapes: bool(names) and names[0] == "kernel" and len(shapes[0]) == 3,
 )
 CONV2D = Kind(
-    names=("Conv2D",), family="conv", compute=conv2d, output_shape=_conv_shape(2),
+    names=("Conv2D",), family="conv", compute=conv2d, output_shape=_conv_shape(2), keys={**_CONV_KEYS, "groups": (1, None)},
     weights=kernel_and_bias, var_names=("kernel", "bias"),
     recognise=lambda names, shapes: bool(names) and names[0] == "kernel" and len(shapes[0]) == 4,
 )

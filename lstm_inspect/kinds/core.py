@@ -12,6 +12,7 @@ import numpy as np
 from ..errors import ConfigError, UnsupportedError
 from .activations import activation, activation_name
 from .base import (
+    ANY,
     Kind,
     keras1_renames,
     kernel_and_bias,
@@ -46,6 +47,7 @@ def input_layer(layer, xs, masks, call, ctx):
 INPUT = Kind(
     names=("InputLayer",), family="core", role="input", compute=input_layer,
     output_shape=lambda layer, inputs, ctx: _declared(layer), streams=stepwise,
+    keys={"dtype": ANY, "sparse": (False, None), "ragged": (False, None), "optional": (False, None)},
 )
 
 # ---------------------------------------------------------------------- Dense
@@ -75,6 +77,7 @@ def _dense_shape(layer, inputs, ctx):
 
 DENSE = Kind(
     names=("Dense",), family="core", compute=dense, output_shape=_dense_shape, streams=stepwise,
+    keys={"units": ANY, "activation": ANY, "use_bias": ANY, "quantization_config": (None,), "lora_rank": (None, 0)},
     weights=kernel_and_bias, var_names=("kernel", "bias"),
     keras1_config=keras1_renames({"output_dim": "units", "bias": "use_bias", "init": "kernel_initializer"}),
     recognise=lambda names, shapes: bool(names) and names[0] == "kernel" and len(shapes[0]) == 2,
@@ -88,7 +91,7 @@ def activation_layer(layer, xs, masks, call, ctx):
 
 
 ACTIVATION = Kind(names=("Activation",), family="core", compute=activation_layer, output_shape=same_shape,
-                  streams=stepwise)
+                  streams=stepwise, keys={"activation": ANY})
 
 # ---------------------------------------------------------------------- Embedding
 
@@ -122,6 +125,8 @@ def _embedding_shape(layer, inputs, ctx):
 
 EMBEDDING = Kind(
     names=("Embedding",), family="core", compute=embedding, output_shape=_embedding_shape, streams=stepwise,
+    keys={"output_dim": ANY, "mask_zero": ANY, "dropout": ANY, "sparse": (False, None), "quantization_config": (None,),
+          "lora_rank": (None, 0)},
     weights=lambda c, children: (1, 0), var_names=("embeddings",),
     recognise=lambda names, shapes: names == ["embeddings"],
 )
@@ -137,7 +142,8 @@ def masking(layer, xs, masks, call, ctx):
     return [x * mask[..., None].astype(x.dtype)], [mask]
 
 
-MASKING = Kind(names=("Masking",), family="core", compute=masking, output_shape=same_shape, streams=stepwise)
+MASKING = Kind(names=("Masking",), family="core", compute=masking, output_shape=same_shape, streams=stepwise,
+               keys={"mask_value": ANY})
 
 # ---------------------------------------------------------------------- identity at inference
 
@@ -149,6 +155,7 @@ def identity(layer, xs, masks, call, ctx):
 IDENTITY = Kind(
     names=("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout", "ActivityRegularization"),
     family="core", compute=identity, output_shape=same_shape, streams=stepwise,
+    keys={"rate": ANY, "noise_shape": ANY, "stddev": ANY, "l1": ANY, "l2": ANY},
     keras1_config=keras1_renames({"p": "rate"}),
 )
 

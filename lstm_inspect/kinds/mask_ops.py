@@ -13,7 +13,7 @@ from typing import Any, Callable, List, Optional
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Kind, stepwise, stepwise_on
+from .base import ANY, Kind, stepwise, stepwise_on
 
 
 def _value(layer, v: Any, k: int) -> np.ndarray:
@@ -157,7 +157,9 @@ def _squeeze_shape(layer, inputs, ctx):
 
 
 def _op(name: str, compute, shape, streams=stepwise, **more) -> Kind:
-    return Kind(names=(name,), family="mask_ops", role="op", compute=compute, output_shape=shape, streams=streams, **more)
+    keys = {"axis": ANY, "keepdims": ANY, "dtype": ANY}
+    return Kind(names=(name,), family="mask_ops", role="op", compute=compute, output_shape=shape, streams=streams,
+                keys=keys, **more)
 
 
 KINDS = [

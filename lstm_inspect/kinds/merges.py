@@ -10,7 +10,7 @@ from typing import Callable, List, Sequence
 import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
-from .base import STEPS, Blocked, Kind, Mask, feature_axis, need_inputs, stepwise, stepwise_on
+from .base import ANY, STEPS, Blocked, Kind, Mask, feature_axis, need_inputs, stepwise, stepwise_on
 
 
 def and_masks(masks: Sequence[Mask]) -> Mask:
@@ -119,7 +119,7 @@ def _merge_streams(layer, call, sources, planner) -> str:
 
 def _elementwise(name: str, op, low: int = 1, high=None) -> Kind:
     return Kind(names=(name,), family="merges", compute=_merge(op, low, high), output_shape=_elementwise_shape,
-                streams=stepwise)
+                streams=stepwise, keys={})
 
 
 KINDS = [
@@ -129,7 +129,9 @@ KINDS = [
     _elementwise("Average", lambda xs: np.mean(np.stack(np.broadcast_arrays(*xs)), axis=0)),
     _elementwise("Maximum", lambda xs: np.max(np.stack(np.broadcast_arrays(*xs)), axis=0)),
     _elementwise("Minimum", lambda xs: np.min(np.stack(np.broadcast_arrays(*xs)), axis=0)),
-    Kind(names=("Concatenate",), family="merges", compute=concatenate, streams=stepwise_on("axis"),
+    Kind(names=("Concatenate",), family="merges", compute=concatenate, streams=stepwise_on("axis"), keys={"axis": ANY},
          output_shape=lambda layer, inputs, ctx: _joined(inputs, layer.config.get("axis", -1))),
-    Kind(names=("Merge",), family="merges", compute=keras1_merge, output_shape=_merge_shape, streams=_merge_streams),
+    Kind(names=("Merge",), family="merges", compute=keras1_merge, output_shape=_merge_shape, streams=_merge_streams,
+         keys={"mode": ANY, "concat_axis": ANY, "mode_type": ("raw", None), "dot_axes": ANY, "output_shape": (None,),
+               "output_shape_type": ANY, "output_mask": (None,), "output_mask_type": ANY, "arguments": ANY}),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
-from .base import Kind, axes_of, same_shape, stepwise_on, weights_of
+from .base import ANY, Kind, axes_of, same_shape, stepwise_on, weights_of
 
 
 def _params(layer, x, axes, arrays, names):
@@ -86,8 +86,12 @@ def _scale_center(c):
 KINDS = [
     Kind(names=("BatchNormalization",), family="norms", compute=batch_normalization, output_shape=same_shape,
          streams=stepwise_on("axis"), weights=lambda c, children: (_scale_center(c), 2),
+         keys={"axis": ANY, "epsilon": ANY, "center": ANY, "scale": ANY, "momentum": ANY, "mode": (0, None),
+               "renorm": (False, None), "renorm_clipping": ANY, "renorm_momentum": ANY, "synchronized": ANY, "fused": ANY,
+               "virtual_batch_size": (None,), "adjustment": (None,)},
          var_names=("gamma", "beta", "moving_mean", "moving_variance"),
          recognise=lambda names, shapes: "moving_mean" in names or "moving_variance" in names),
     Kind(names=("LayerNormalization",), family="norms", compute=layer_normalization, output_shape=same_shape,
-         streams=stepwise_on("axis"), weights=lambda c, children: (_scale_center(c), 0)),
+         streams=stepwise_on("axis"), weights=lambda c, children: (_scale_center(c), 0),
+         keys={"axis": ANY, "epsilon": ANY, "center": ANY, "scale": ANY, "rms_scaling": ANY}),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import UnsupportedError
-from .base import Kind, config_ints, conv_len, keras1_renames, need_rank, shape_int
+from .base import ANY, Kind, config_ints, conv_len, keras1_renames, need_rank, shape_int
 
 
 def _pooling(n: int, kind: str):
@@ -45,6 +45,9 @@ def _pool_shape(n: int):
     return rule
 
 
+_CHANNELS_LAST = ("channels_last", None)
+_POOL_KEYS = {"pool_size": ANY, "strides": ANY, "padding": ANY, "data_format": _CHANNELS_LAST, "dim_ordering": ("tf",)}
+_GLOBAL_KEYS = {"data_format": _CHANNELS_LAST, "keepdims": ANY}
 _KERAS1_POOL = keras1_renames({"pool_length": "pool_size", "stride": "strides", "border_mode": "padding"})
 
 
@@ -68,13 +71,18 @@ def _global_shape(layer, inputs, ctx):
 
 
 KINDS = [
-    Kind(names=("MaxPooling1D",), family="pooling", compute=_pooling(1, "max"), output_shape=_pool_shape(1),
+    Kind(names=("MaxPooling1D",), family="pooling", compute=_pooling(1, "max"), output_shape=_pool_shape(1), keys=_POOL_KEYS,
          keras1_config=_KERAS1_POOL),
-    Kind(names=("AveragePooling1D",), family="pooling", compute=_pooling(1, "avg"), output_shape=_pool_shape(1),
+    Kind(names=("AveragePooling1D",), family="pooling", compute=_pooling(1, "avg"), output_shape=_pool_shape(1), keys=_POOL_KEYS,
          keras1_config=_KERAS1_POOL),
-    Kind(names=("MaxPooling2D",), family="pooling", compute=_pooling(2, "max"), output_shape=_pool_shape(2)),
-    Kind(names=("AveragePooling2D",), family="pooling", compute=_pooling(2, "avg"), output_shape=_pool_shape(2)),
-    Kind(names=("MaxPooling3D",), family="pooling", compute=_pooling(3, "max"), output_shape=_pool_shape(3)),
-    Kind(names=("GlobalAveragePooling1D",), family="pooling", compute=global_average_pooling1d, output_shape=_global_shape),
-    Kind(names=("GlobalMaxPooling1D",), family="pooling", compute=global_max_pooling1d, output_shape=_global_shape),
+    Kind(names=("MaxPooling2D",), family="pooling", compute=_pooling(2, "max"), output_shape=_pool_shape(2),
+         keys=_POOL_KEYS),
+    Kind(names=("AveragePooling2D",), family="pooling", compute=_pooling(2, "avg"), output_shape=_pool_shape(2),
+         keys=_POOL_KEYS),
+    Kind(names=("MaxPooling3D",), family="pooling", compute=_pooling(3, "max"), output_shape=_pool_shape(3),
+         keys=_POOL_KEYS),
+    Kind(names=("GlobalAveragePooling1D",), family="pooling", compute=global_average_pooling1d, output_shape=_global_shape,
+         keys=_GLOBAL_KEYS),
+    Kind(names=("GlobalMaxPooling1D",), family="pooling", compute=global_max_pooling1d, output_shape=_global_shape,
+         keys=_GLOBAL_KEYS),
 ]

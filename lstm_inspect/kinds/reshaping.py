@@ -7,12 +7,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import Kind, config_int, fits_budget, need_rank
+from .base import ANY, Kind, config_int, fits_budget, need_rank
 
 
 def flatten(layer, xs, masks, call, ctx):
     x = xs[0]
     need_rank(layer, x, range(1, 33), "with a batch axis")
+    if layer.config.get("data_format") == "channels_first" and x.ndim >= 3:
+        x = np.moveaxis(x, 1, -1)  # Keras moves the channels last before flattening
     return [x.reshape(x.shape[0], -1)], [None]
 
 
@@ -127,10 +129,16 @@ def _pad_shape(key, default, sign):
 
 
 KINDS = [
-    Kind(names=("Flatten",), family="reshaping", compute=flatten, output_shape=_flatten_shape),
-    Kind(names=("Reshape",), family="reshaping", compute=reshape, output_shape=_reshape_shape),
-    Kind(names=("Permute",), family="reshaping", compute=permute, output_shape=_permute_shape),
-    Kind(names=("RepeatVector",), family="reshaping", compute=repeat_vector, output_shape=_repeat_shape),
-    Kind(names=("ZeroPadding1D",), family="reshaping", compute=zero_padding1d, output_shape=_pad_shape("padding", 1, 1)),
-    Kind(names=("Cropping1D",), family="reshaping", compute=cropping1d, output_shape=_pad_shape("cropping", [1, 1], -1)),
+    Kind(names=("Flatten",), family="reshaping", compute=flatten, output_shape=_flatten_shape,
+         keys={"data_format": ("channels_last", "channels_first", None)}),
+    Kind(names=("Reshape",), family="reshaping", compute=reshape, output_shape=_reshape_shape,
+         keys={"target_shape": ANY}),
+    Kind(names=("Permute",), family="reshaping", compute=permute, output_shape=_permute_shape,
+         keys={"dims": ANY}),
+    Kind(names=("RepeatVector",), family="reshaping", compute=repeat_vector, output_shape=_repeat_shape,
+         keys={"n": ANY}),
+    Kind(names=("ZeroPadding1D",), family="reshaping", compute=zero_padding1d, output_shape=_pad_shape("padding", 1, 1),
+         keys={"padding": ANY, "data_format": ("channels_last", None)}),
+    Kind(names=("Cropping1D",), family="reshaping", compute=cropping1d, output_shape=_pad_shape("cropping", [1, 1], -1),
+         keys={"cropping": ANY}),
 ]

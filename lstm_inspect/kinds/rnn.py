@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
 from ..model import Layer
-from .base import LAST, STEPS, Blocked, Kind, conv_len, shape_int
+from .base import ANY, LAST, STEPS, Blocked, Kind, conv_len, shape_int
 
 #: Cell classes an ``RNN(cell)`` may wrap, and the gate kind each computes.
 CELLS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "simple_rnn"}
@@ -223,9 +223,35 @@ def _refuse_rnn(layer: Layer) -> Optional[str]:
     return None
 
 
+#: Activations Keras applies to each gate's columns; one across several columns (softmax)
+#: would differ from Keras wherever lstm-inspect activates gates together.
+_NOT_ELEMENTWISE = ("softmax", "log_softmax")
+
+
+def elementwise_activation(value: Any) -> bool:
+    from ..errors import LstmInspectError
+    from .activations import activation_name
+
+    try:
+        return activation_name(value) not in _NOT_ELEMENTWISE
+    except LstmInspectError:
+        return True  # an unknown activation is refused by name where it is looked up
+
+
+#: The config keys every recurrent layer reads (the cell's keys included: RNN(cell) merges them).
+RECURRENT_KEYS = {
+    "units": ANY, "activation": elementwise_activation, "recurrent_activation": elementwise_activation,
+    "use_bias": ANY, "return_sequences": ANY, "return_state": ANY, "go_backwards": ANY, "stateful": ANY,
+    "unroll": ANY, "implementation": ANY, "dropout": ANY, "recurrent_dropout": ANY, "time_major": (False, None),
+    "zero_output_for_mask": ANY, "reset_after": ANY, "use_cudnn": ANY, "cell_class": ANY, "unit_forget_bias": ANY,
+}
+_CONV_LSTM_KEYS = {**RECURRENT_KEYS, "filters": ANY, "kernel_size": ANY, "strides": ANY, "padding": ANY,
+                   "dilation_rate": ANY, "data_format": ("channels_last", None)}
+
+
 def _recurrent(names, gate, shape, **more) -> Kind:
     return Kind(
-        names=names, family="recurrent", role="recurrent", compute=recurrent, output_shape=shape,
+        names=names, family="recurrent", role="recurrent", compute=recurrent, output_shape=shape, keys=RECURRENT_KEYS,
         gate_kind=gate, over_time=True, streams=_streams, v3_vars="cell/vars", var_names=("kernel", "recurrent_kernel", "bias"),
         weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0), **more,
     )
@@ -249,7 +275,7 @@ KINDS = [
     *[
         Kind(
             names=(f"ConvLSTM{n}D",), family="recurrent", role="recurrent", compute=recurrent, output_shape=_conv_shape,
-            gate_kind="conv_lstm", over_time=True, streams=_conv_streams, v3_vars="cell/vars",
+            gate_kind="conv_lstm", over_time=True, streams=_conv_streams, v3_vars="cell/vars", keys=_CONV_LSTM_KEYS,
             var_names=("kernel", "recurrent_kernel", "bias"), recognise=_recognise(4, n + 2),
             weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0),
             refuse=None if n == 2 else _unverified,

@@ -13,7 +13,7 @@ from typing import Any, List, Tuple
 import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
-from .base import Blocked, Call, Kind, stepwise
+from .base import ANY, Blocked, Call, Kind, stepwise
 from .recurrent import is_recurrent
 from .rnn import check_input, final_states, initial_state, n_states, run_view
 
@@ -101,6 +101,7 @@ def _backwards(layer, call, sources, planner):
 BIDIRECTIONAL = Kind(
     names=("Bidirectional",), family="wrappers", role="wrapper", compute=bidirectional,
     output_shape=_bidirectional_shape, streams=_backwards, over_time=True,
+    keys={"layer": ANY, "backward_layer": ANY, "merge_mode": ANY},
     weights=lambda c, children: _sum(children), v3_children=("forward_layer", "backward_layer"),
 )
 
@@ -133,7 +134,7 @@ def _time_distributed_shape(layer, inputs, ctx):
 
 TIME_DISTRIBUTED = Kind(
     names=("TimeDistributed",), family="wrappers", role="wrapper", compute=time_distributed,
-    output_shape=_time_distributed_shape, streams=stepwise,
+    output_shape=_time_distributed_shape, streams=stepwise, keys={"layer": ANY},
     weights=lambda c, children: _sum(children), v3_children=("layer",),
 )
 
@@ -149,6 +150,7 @@ MODEL = Kind(
     output_shape=lambda layer, inputs, ctx: ctx.container(layer, inputs),
     streams=lambda layer, call, sources, planner: planner.container(layer),
     weights=lambda c, children: _sum(children),
+    keys={"layers": ANY, "input_layers": ANY, "output_layers": ANY, "build_input_shape": ANY},
 )
 
 KINDS = [BIDIRECTIONAL, TIME_DISTRIBUTED, MODEL]

@@ -25,7 +25,9 @@ def runnable(layer: Layer) -> Optional[str]:
         return f"{layer.class_name} is not supported"
     if kind.compute is None:
         return f"{layer.class_name} {kind.refusal}"
-    reason = kind.refuse(layer) if kind.refuse else None
+    from ..kinds.base import key_refusal
+
+    reason = key_refusal(kind, layer.config) or (kind.refuse(layer) if kind.refuse else None)
     if reason:
         return reason
     for key in ("activation", "recurrent_activation"):
