@@ -173,7 +173,7 @@ KINDS = [
     _op("Cast", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.float32)), _unary_shape),
     _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis")),
     _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis")),
-    _op("ExpandDims", _unary(_expand_dims), _expand_shape, stepwise_on("axis")),
+    _op("ExpandDims", _unary(_expand_dims), _expand_shape, stepwise_on("axis", extra=1)),
     _op("Squeeze", _unary(_squeeze), _squeeze_shape, stepwise_on("axis")),
     _op("Concatenate", _concatenate, None, stepwise_on("axis"),
         claims=lambda layer: "trainable" not in layer.config and "dtype" not in layer.config),

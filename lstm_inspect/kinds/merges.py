@@ -56,7 +56,33 @@ def concatenate_arrays(layer, xs: List[np.ndarray], axis) -> np.ndarray:
 
 
 def concatenate(layer, xs, masks, call, ctx):
-    return [concatenate_arrays(layer, xs, layer.config.get("axis", -1))], [and_masks(masks)]
+    axis = layer.config.get("axis", -1)
+    y = concatenate_arrays(layer, xs, axis)
+    return [y], [concatenate_masks(layer, xs, masks, axis, ctx.keras_major >= 3)]
+
+
+def concatenate_masks(layer, xs: List[np.ndarray], masks: Sequence[Mask], axis: int, keras3: bool) -> Mask:
+    """Keras's ``Concatenate.compute_mask``: each mask brought to its input's rank (an unmasked
+    input: all true), joined along ``axis`` like the tensors, then reduced over the last axis
+    (tf.keras: all; Keras 3: any). Along time (axis 1) the masks are joined, not combined."""
+    if all(m is None for m in masks):
+        return None
+    full = []
+    for x, m in zip(xs, masks):
+        if m is None:
+            full.append(np.ones(x.shape, bool))
+        elif m.ndim < x.ndim:
+            m = np.asarray(m, bool)[..., None]
+            full.append(np.broadcast_to(m, x.shape) if keras3 else m)
+        else:
+            full.append(np.asarray(m, bool))
+    try:
+        joined = np.concatenate(full, axis=axis)
+    except ValueError:
+        shapes = ", ".join(str(m.shape) for m in full)
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}) cannot join masks of shapes {shapes} on axis {axis}; "
+                          "Keras cannot either") from None
+    return joined.any(axis=-1) if keras3 else joined.all(axis=-1)
 
 
 _KERAS1_MODES = {

@@ -105,7 +105,7 @@ def _layer_spec(entry: Any, depth: int) -> LayerSpec:
     name = config.get("name") or entry.get("name") or class_name.lower()
     if not isinstance(name, str):
         raise ConfigError(f"layer {class_name} has a name that is not a string")
-    check_types(name, config)
+    check_types(name, config, class_name)
     check_nodes(name, entry.get("inbound_nodes"))
     spec = LayerSpec(
         name=name,
@@ -222,17 +222,25 @@ _TYPES = {
 }
 
 
-def check_types(name: str, config: Dict[str, Any]) -> None:
+#: Keys whose type depends on the class: checked only for these classes (``scale`` is a
+#: switch in the normalisations, a factor in ``Rescaling``).
+_ONLY_FOR = {k: ("BatchNormalization", "LayerNormalization") for k in ("scale", "center")}
+
+
+def check_types(name: str, config: Dict[str, Any], class_name: Optional[str] = None) -> None:
     """Refuse a layer config whose known keys hold values of the wrong type."""
     for key, value in config.items():
         rule = _TYPES.get(key)
+        if key in _ONLY_FOR and class_name not in _ONLY_FOR[key]:
+            continue
         if rule is not None and not rule[0](value):
             shown = json_preview(value)
             raise ConfigError(f"layer '{name}': '{key}' is {shown}, which is not {rule[1]}")
 
 
 def check_nodes(name: str, nodes: Any) -> None:
-    """``inbound_nodes`` in the Keras 1/2 form (lists of ``[layer, node, tensor, kwargs]``)
+    """``inbound_nodes`` in the Keras 1/2 form (lists of ``[layer, node, tensor, kwargs]``; a
+    tf.keras TF-op layer's node is one such entry, not a list of them)
     or the Keras 3 form (``{"args": [...], "kwargs": {...}}`` holding keras tensors)."""
     if nodes is None:
         return
@@ -251,6 +259,8 @@ def check_nodes(name: str, nodes: Any) -> None:
                 if not all(v is None or _is_tensor(v) for v in items):
                     raise ConfigError(f"{where}: its {key} {json_preview(value)} is not a tensor")
         elif isinstance(node, list):
+            if node and isinstance(node[0], str):  # tf.keras TF-op layers: one flat [layer, node, tensor, kwargs]
+                node = [node]
             for item in node:
                 if not (isinstance(item, list) and len(item) >= 3 and _is_ref(item[:3])):
                     raise ConfigError(f"{where} holds {json_preview(item)}, which is not [layer, node, tensor]")

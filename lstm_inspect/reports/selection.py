@@ -34,6 +34,8 @@ class Selection:
     steps: Optional[Tuple[int, int]] = None  #: processing-order step range; None: every step
     layers: Optional[List[str]] = None  #: None: every recurrent layer
     pixel: Optional[Tuple[int, int]] = None  #: ConvLSTM: one position; None: spatial mean
+    #: ``units`` is the default cap (not the user's --units): a narrower layer shows all its units
+    units_capped: bool = False
 
 
 @dataclass
@@ -90,7 +92,7 @@ def _select_one(t: LayerTrace, sel: Selection, offset: int, total_steps: Optiona
             raise SelectionError(f"--sample {s} is out of range: the input has {batch} sample(s) (0 to {batch - 1})")
     units = t.view.units
     u0, u1 = sel.units or (0, units)
-    u1 = units if u1 == -1 else u1
+    u1 = units if u1 == -1 else min(u1, units) if sel.units_capped else u1
     if u0 >= units or u1 > units:
         raise SelectionError(f"--units {u0}:{u1} is out of range for '{t.path}', which has {units} units")
     s0, s1 = sel.steps or (0, total)
