@@ -1,5 +1,6 @@
 """Merge kinds: Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate, and Keras 1
-``Merge``. Masks of the inputs are combined with logical and. To add a merge kind, declare
+``Merge``. Masks of the inputs are combined with logical and (Keras 1/2, tf.keras) or, in Keras 3,
+with logical or (no mask once an input has none). To add a merge kind, declare
 it below and append it to ``KINDS``.
 """
 
@@ -32,10 +33,25 @@ def _same_shapes(layer, xs: List[np.ndarray]) -> None:
         raise ConfigError(f"layer '{layer.path}' ({layer.class_name}) merges inputs of shapes {shapes}, which differ") from None
 
 
-def _merge(op: Callable[[Sequence[np.ndarray]], np.ndarray], low: int = 1, high=None):
+def or_masks(masks: Sequence[Mask]) -> Mask:
+    """Keras 3's elementwise merges: the OR of the masks, and no mask once one input has none."""
+    if not masks or any(m is None for m in masks):
+        return None
+    out = masks[0]
+    for m in masks[1:]:
+        out = np.logical_or(out, m)
+    return out
+
+
+def _merge(op: Callable[[Sequence[np.ndarray]], np.ndarray], low: int = 1, high=None, keras3_masked: bool = True):
     def merge(layer, xs, masks, call, ctx):
         need_inputs(layer, xs, low, high)
         _same_shapes(layer, xs)
+        if ctx.keras_major >= 3:
+            if not keras3_masked and any(m is not None for m in masks):
+                raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}): Keras 3 replaces masked values "
+                                       "before merging, which run does not compute; use --until to stop before it")
+            return [op(xs)], [or_masks(masks)]
         return [op(xs)], [and_masks(masks)]
 
     return merge
@@ -143,8 +159,8 @@ def _merge_streams(layer, call, sources, planner) -> str:
     raise Blocked(f"layer '{layer.path}' ({layer.class_name}) works across time steps")
 
 
-def _elementwise(name: str, op, low: int = 1, high=None) -> Kind:
-    return Kind(names=(name,), family="merges", compute=_merge(op, low, high), output_shape=_elementwise_shape,
+def _elementwise(name: str, op, low: int = 1, high=None, keras3_masked: bool = True) -> Kind:
+    return Kind(names=(name,), family="merges", compute=_merge(op, low, high, keras3_masked), output_shape=_elementwise_shape,
                 streams=stepwise, keys={})
 
 
@@ -153,8 +169,8 @@ KINDS = [
     _elementwise("Subtract", lambda xs: xs[0] - xs[1], 2, 2),
     _elementwise("Multiply", lambda xs: np.prod(np.stack(np.broadcast_arrays(*xs)), axis=0)),
     _elementwise("Average", lambda xs: np.mean(np.stack(np.broadcast_arrays(*xs)), axis=0)),
-    _elementwise("Maximum", lambda xs: np.max(np.stack(np.broadcast_arrays(*xs)), axis=0)),
-    _elementwise("Minimum", lambda xs: np.min(np.stack(np.broadcast_arrays(*xs)), axis=0)),
+    _elementwise("Maximum", lambda xs: np.max(np.stack(np.broadcast_arrays(*xs)), axis=0), keras3_masked=False),
+    _elementwise("Minimum", lambda xs: np.min(np.stack(np.broadcast_arrays(*xs)), axis=0), keras3_masked=False),
     Kind(names=("Concatenate",), family="merges", compute=concatenate, streams=stepwise_on("axis"), keys={"axis": ANY},
          output_shape=lambda layer, inputs, ctx: _joined(inputs, layer.config.get("axis", -1))),
     Kind(names=("Merge",), family="merges", compute=keras1_merge, output_shape=_merge_shape, streams=_merge_streams,

@@ -87,7 +87,7 @@ def run_view(view, x: np.ndarray, mask, init, zero_output: bool, ctx):
     if view.kind == "conv_lstm":
         from .conv_lstm import run_conv_lstm
 
-        if init is not None or zero_output:
+        if init is not None or (zero_output and mask is not None):  # zeroed outputs matter at masked steps only
             raise UnsupportedError(f"layer '{view.path}': initial states and zeroed masked outputs are not supported for ConvLSTM")
         trace = run_conv_lstm(view, x, mask=mask, hard_sigmoid=ctx.hard_sigmoid, theano_kernels=ctx.backend == "theano")
     else:

@@ -156,7 +156,11 @@ def _wrapper_children(spec: LayerSpec, depth: int) -> List[LayerSpec]:
     forward = _renamed(inner, "forward_")
     backward_raw = spec.config.get("backward_layer")
     if isinstance(backward_raw, dict):
-        backward = _renamed(_layer_spec(backward_raw, depth + 1), "backward_")
+        backward = _layer_spec(backward_raw, depth + 1)
+        # Keras 3 stores the layers as named (its forward one already "forward_..."), and keeps a
+        # given backward layer's own name; tf.keras stores the names it prefixes when it builds.
+        if not str((inner_raw.get("config") or {}).get("name", "")).startswith("forward_"):
+            backward = _renamed(backward, "backward_")
     else:
         backward = _renamed(_layer_spec(inner_raw, depth + 1), "backward_")
         backward.config["go_backwards"] = not bool(inner.config.get("go_backwards", False))
@@ -224,7 +228,7 @@ _TYPES = {
 
 #: Keys whose type depends on the class: checked only for these classes (``scale`` is a
 #: switch in the normalisations, a factor in ``Rescaling``).
-_ONLY_FOR = {k: ("BatchNormalization", "LayerNormalization") for k in ("scale", "center")}
+_ONLY_FOR = dict.fromkeys(("scale", "center"), ("BatchNormalization", "LayerNormalization"))
 
 
 def check_types(name: str, config: Dict[str, Any], class_name: Optional[str] = None) -> None:
