@@ -65,6 +65,8 @@ def make_inputs(name):
     r = rng_for("inputs", name)
     def f(*s):
         return r.normal(0.0, 1.0, size=s).astype("float32")
+    if name in ISSUE10_DESCRIPTIONS:
+        return issue10_inputs(name, r)
     if name == "seed":
         return [np.array(SEED_INPUT, dtype="float32")]
     if name == "embedding_mask":
@@ -185,6 +187,204 @@ DESCRIPTIONS = {
                             "return_sequences) -> SimpleRNN(2, go_backwards) -> Dense(1); zero-padded: lengths 5, 3 "
                             "(right-padded), 2 (left-padded: steps 0-2 are zero)",
 }
+
+# --------------------------------------------------------------------------
+# Issue 10 ("never a wrong number"): one model per finding, each where Keras does something a
+# reader could get wrong. Written in the reduced forms. REFUSED: models lstm-inspect refuses by
+# name (tests/conftest.py reads the list from the manifest: they are not "runnable").
+# --------------------------------------------------------------------------
+
+ISSUE10_DESCRIPTIONS = {
+    "decoder_initial_state_masked": "Functional enc(5,) int -> Embedding(9,3,mask_zero) -> LSTM(3, return_state) 'enc' -> "
+                                    "[h, c]; dec(4,) int -> Embedding(9,3,mask_zero) -> LSTM(3, return_sequences)"
+                                    "(initial_state=[h, c]) 'dec' -> Dense(4, softmax); finding 1: Keras 3 drops "
+                                    "the mask of a call with several tensor arguments, tf_keras masks",
+    "bidir_initial_state_masked": "Functional x(5,2) -> Masking -> Bidirectional(GRU(3, return_sequences)) 'bi' "
+                                  "(initial_state=[Dense(3)(s), Dense(3)(s)]), s(3,) -> Dense(1); finding 1",
+    "nested_masking": "Functional Input(5,3) -> inner Sequential[Masking, LSTM(3, return_sequences)] -> LSTM(2) "
+                      "'outer' -> Dense(1); finding 2: Keras 3 records mask null, masks at run time",
+    "td_masked_lstm": "Sequential Input(3,4,2) -> Masking -> TimeDistributed(LSTM(3)) -> Flatten -> Dense(1); "
+                      "finding 3: the wrapped LSTM is masked",
+    "td_embedding_lstm": "Sequential Input(3,5) int -> TimeDistributed(Embedding(7,3,mask_zero)) -> "
+                         "TimeDistributed(LSTM(3)) -> Flatten -> Dense(1); finding 3: tf_keras passes the inner mask "
+                         "on, Keras 3 does not",
+    "softmax_recurrent": "Sequential Input(4,2) -> LSTM(3, recurrent_activation='softmax') -> Dense(1); finding 4 "
+                         "(refused)",
+    "gap_channels_first": "Sequential Input(4,6) -> GlobalAveragePooling1D(data_format='channels_first') -> Dense(1); "
+                          "finding 5 (refused)",
+    "flatten_channels_first": "Sequential Input(5,3) -> LSTM(4, return_sequences) -> Flatten(channels_first) -> "
+                              "Dense(2); finding 5",
+    "global_pool_keepdims": "Functional Input(5,3) -> LSTM(4, return_sequences) -> [GlobalAveragePooling1D(keepdims), "
+                            "GlobalMaxPooling1D(keepdims)] -> Concatenate(axis=1) -> Flatten -> Dense(2); finding 6",
+    "masked_gap_nan": "Functional tok(5,) int -> Embedding(6,3,mask_zero); x(5,3) -> Add -> GlobalAveragePooling1D "
+                      "-> Dense(2); a NaN at a masked step, one sample fully masked; finding 7",
+    "float16_lstm": "Sequential Input(4,2) -> LSTM(3, dtype='mixed_float16') -> Dense(1); finding 8 (refused)",
+    "negative_axis": "Functional Input(5,3) -> LSTM(4, return_sequences) a -> LayerNormalization(axis=-2) -> "
+                     "Concatenate(axis=-2)([ln, a]) -> LSTM(2) -> Dense(1); finding 9",
+    "wide_and_narrow": "Sequential Input(4,2) -> LSTM(10, return_sequences) -> LSTM(4) -> Dense(1); finding 11",
+    "bidir_backward_nobias": "Sequential Input(4,2) -> Bidirectional(LSTM(3, return_sequences), backward_layer="
+                             "LSTM(3, go_backwards, use_bias=False)) -> Dense(1); finding 12",
+    "ln_rms_scaling": "Sequential Input(5,3) -> LSTM(4, return_sequences) -> LayerNormalization(rms_scaling=True) -> "
+                      "Dense(1); Keras 3 only; finding 13",
+    "tensor_mask_kwarg": "Functional x(5,3), m(5,) bool -> LSTM(3)(x, mask=m) -> Dense(1); finding 16",
+    "concat_time_masked": "Functional a(4,3) -> Masking, b(3,3) -> Masking -> Concatenate(axis=1) -> LSTM(2) -> "
+                          "Dense(1); finding 17",
+    "bidir_convlstm": "Sequential Input(3,5,5,2) -> Bidirectional(ConvLSTM2D(2,(3,3),same, return_sequences)) -> "
+                      "Flatten -> Dense(1); finding 18",
+}
+#: model -> the phrase lstm-inspect refuses it with (by name, before anything runs)
+ISSUE10_REFUSED = {
+    "softmax_recurrent": "recurrent_activation='softmax' is not supported",
+    "gap_channels_first": "data_format='channels_first' is not supported",
+    "float16_lstm": "dtype='mixed_float16' is not supported",
+}
+#: (model, layer): Keras 3 drops the mask of this call (several tensor arguments); the
+#: symbolic tensor's mask is not what the layer was given
+ISSUE10_KERAS3_UNMASKED = {("decoder_initial_state_masked", "dec"), ("bidir_initial_state_masked", "bi")}
+#: (model, layer, generations) -> the mask Keras gives the call at run time where the recorded
+#: tensors carry none (finding 2: Keras 3, a nested model's output mask; the layers inside a
+#: nested model are probed without masks): Masking(0.0) of the model input
+ISSUE10_RUNTIME_MASKS = {
+    ("nested_masking", "outer", ("k3",)): lambda inputs: np.any(inputs[0] != 0.0, axis=-1),
+    ("nested_masking", "inner/inner_lstm", ("k2", "k3")): lambda inputs: np.any(inputs[0] != 0.0, axis=-1),
+    ("tensor_mask_kwarg", "lstm", ("k2", "k3")): lambda inputs: inputs[1],  # lstm(x, mask=m)
+}
+
+
+def issue10_inputs(name, r):
+    def f(*s):
+        return r.normal(0.0, 1.0, size=s).astype("float32")
+
+    def tokens(shape, vocab, lengths):
+        t = r.randint(1, vocab, size=shape).astype("int32")
+        for b, n in enumerate(lengths):
+            t[b, n:] = 0
+        return t
+
+    def padded(shape, lengths):
+        x = f(*shape)
+        for b, n in enumerate(lengths):
+            x[b, n:] = 0.0
+        return x
+
+    if name == "decoder_initial_state_masked":
+        return [tokens((3, 5), 9, [5, 3, 1]), tokens((3, 4), 9, [4, 2, 1])]
+    if name == "bidir_initial_state_masked":
+        return [padded((3, 5, 2), [5, 3, 1]), f(3, 3)]
+    if name in ("nested_masking",):
+        return [padded((3, 5, 3), [5, 3, 1])]
+    if name == "td_masked_lstm":
+        x = f(2, 3, 4, 2)
+        x[0, 0, 2:] = 0.0
+        x[0, 2, :] = 0.0  # a fully masked inner sequence
+        x[1, 1, 1:] = 0.0
+        return [x]
+    if name == "td_embedding_lstm":
+        t = r.randint(1, 7, size=(2, 3, 5)).astype("int32")
+        t[0, 0, 3:] = 0
+        t[1, 2, 1:] = 0
+        return [t]
+    if name == "masked_gap_nan":
+        tok = tokens((3, 5), 6, [3, 0, 5])
+        x = f(3, 5, 3)
+        x[0, 4, 1] = np.nan  # at a masked step
+        return [tok, x]
+    if name == "tensor_mask_kwarg":
+        return [f(3, 5, 3), np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]], dtype=bool)]
+    if name == "concat_time_masked":
+        return [padded((3, 4, 3), [4, 2, 1]), padded((3, 3, 3), [3, 1, 0])]
+    shapes = {"softmax_recurrent": (4, 2), "gap_channels_first": (4, 6), "flatten_channels_first": (5, 3),
+              "global_pool_keepdims": (5, 3), "float16_lstm": (4, 2), "negative_axis": (5, 3),
+              "wide_and_narrow": (4, 2), "bidir_backward_nobias": (4, 2), "ln_rms_scaling": (5, 3),
+              "bidir_convlstm": (3, 5, 5, 2)}
+    return [f(2, *shapes[name])]
+
+
+def build_issue10(name, K):
+    L = K.layers
+    Seq = K.Sequential
+
+    def inp(shape, n="input", dtype="float32"):
+        return K.Input(shape, name=n, dtype=dtype)
+
+    if name == "decoder_initial_state_masked":
+        e, d = inp((5,), "enc_in", "int32"), inp((4,), "dec_in", "int32")
+        _, h, c = L.LSTM(3, return_state=True, name="enc")(L.Embedding(9, 3, mask_zero=True, name="enc_emb")(e))
+        y = L.LSTM(3, return_sequences=True, name="dec")(L.Embedding(9, 3, mask_zero=True, name="dec_emb")(d),
+                                                         initial_state=[h, c])
+        return K.Model([e, d], L.Dense(4, activation="softmax", name="dense")(y), name=name)
+    if name == "bidir_initial_state_masked":
+        x, s = inp((5, 2), "x"), inp((3,), "s")
+        h_f, h_b = L.Dense(3, name="h_f")(s), L.Dense(3, name="h_b")(s)
+        y = L.Bidirectional(L.GRU(3, return_sequences=True, name="gru"), name="bi")(
+            L.Masking(0.0, name="mask")(x), initial_state=[h_f, h_b])
+        return K.Model([x, s], L.Dense(1, name="dense")(y), name=name)
+    if name == "nested_masking":
+        inner = Seq([inp((5, 3), "inner_input"), L.Masking(0.0, name="mask"),
+                     L.LSTM(3, return_sequences=True, name="inner_lstm")], name="inner")
+        x = inp((5, 3))
+        return K.Model(x, L.Dense(1, name="dense")(L.LSTM(2, name="outer")(inner(x))), name=name)
+    if name == "td_masked_lstm":
+        return Seq([inp((3, 4, 2)), L.Masking(0.0, name="mask"), L.TimeDistributed(L.LSTM(3, name="lstm"), name="td"),
+                    L.Flatten(name="flatten"), L.Dense(1, name="dense")], name=name)
+    if name == "td_embedding_lstm":
+        return Seq([inp((3, 5), dtype="int32"),
+                    L.TimeDistributed(L.Embedding(7, 3, mask_zero=True, name="emb"), name="td_emb"),
+                    L.TimeDistributed(L.LSTM(3, name="lstm"), name="td_lstm"),
+                    L.Flatten(name="flatten"), L.Dense(1, name="dense")], name=name)
+    if name == "softmax_recurrent":
+        return Seq([inp((4, 2)), L.LSTM(3, recurrent_activation="softmax", name="lstm"), L.Dense(1, name="dense")],
+                   name=name)
+    if name == "gap_channels_first":
+        return Seq([inp((4, 6)), L.GlobalAveragePooling1D(data_format="channels_first", name="gap"),
+                    L.Dense(1, name="dense")], name=name)
+    if name == "flatten_channels_first":
+        return Seq([inp((5, 3)), L.LSTM(4, return_sequences=True, name="lstm"),
+                    L.Flatten(data_format="channels_first", name="flatten"), L.Dense(2, name="dense")], name=name)
+    if name == "global_pool_keepdims":
+        x = inp((5, 3))
+        s = L.LSTM(4, return_sequences=True, name="lstm")(x)
+        y = L.Concatenate(axis=1, name="concat")([L.GlobalAveragePooling1D(keepdims=True, name="gap")(s),
+                                                  L.GlobalMaxPooling1D(keepdims=True, name="gmp")(s)])
+        return K.Model(x, L.Dense(2, name="dense")(L.Flatten(name="flatten")(y)), name=name)
+    if name == "masked_gap_nan":
+        t, x = inp((5,), "tok", "int32"), inp((5, 3), "x")
+        y = L.Add(name="add")([L.Embedding(6, 3, mask_zero=True, name="emb")(t), x])
+        return K.Model([t, x], L.Dense(2, name="dense")(L.GlobalAveragePooling1D(name="gap")(y)), name=name)
+    if name == "float16_lstm":
+        return Seq([inp((4, 2)), L.LSTM(3, dtype="mixed_float16", name="lstm"), L.Dense(1, name="dense")], name=name)
+    if name == "negative_axis":
+        x = inp((5, 3))
+        a = L.LSTM(4, return_sequences=True, name="lstm_a")(x)
+        ln = L.LayerNormalization(axis=-2, name="ln")(a)
+        y = L.LSTM(2, name="lstm_b")(L.Concatenate(axis=-2, name="concat")([ln, a]))
+        return K.Model(x, L.Dense(1, name="dense")(y), name=name)
+    if name == "wide_and_narrow":
+        return Seq([inp((4, 2)), L.LSTM(10, return_sequences=True, name="wide"), L.LSTM(4, name="narrow"),
+                    L.Dense(1, name="dense")], name=name)
+    if name == "bidir_backward_nobias":
+        return Seq([inp((4, 2)), L.Bidirectional(
+            L.LSTM(3, return_sequences=True, name="fwd"), name="bi",
+            backward_layer=L.LSTM(3, return_sequences=True, go_backwards=True, use_bias=False, name="bwd")),
+            L.Dense(1, name="dense")], name=name)
+    if name == "ln_rms_scaling":
+        return Seq([inp((5, 3)), L.LSTM(4, return_sequences=True, name="lstm"),
+                    L.LayerNormalization(rms_scaling=True, name="ln"), L.Dense(1, name="dense")], name=name)
+    if name == "tensor_mask_kwarg":
+        x, m = inp((5, 3), "x"), inp((5,), "m", "bool")
+        return K.Model([x, m], L.Dense(1, name="dense")(L.LSTM(3, name="lstm")(x, mask=m)), name=name)
+    if name == "concat_time_masked":
+        a, b = inp((4, 3), "a"), inp((3, 3), "b")
+        y = L.Concatenate(axis=1, name="concat")([L.Masking(0.0, name="mask_a")(a), L.Masking(0.0, name="mask_b")(b)])
+        return K.Model([a, b], L.Dense(1, name="dense")(L.LSTM(2, name="lstm")(y)), name=name)
+    if name == "bidir_convlstm":
+        return Seq([inp((3, 5, 5, 2)), L.Bidirectional(
+            L.ConvLSTM2D(2, (3, 3), padding="same", return_sequences=True, name="convlstm"), name="bi"),
+            L.Flatten(name="flatten"), L.Dense(1, name="dense")], name=name)
+    raise KeyError(name)
+
+
+DESCRIPTIONS.update(ISSUE10_DESCRIPTIONS)
 MODEL_NAMES = list(DESCRIPTIONS)
 
 # Size budget: the models above "functional_masking" are written in every form; the later ones
@@ -358,7 +558,7 @@ def build(name, K):
                     L.GRU(3, go_backwards=True, reset_after=True, return_sequences=True, name="gru"),
                     L.SimpleRNN(2, go_backwards=True, name="rnn"),
                     L.Dense(1, name="dense")], name=name)
-    raise KeyError(name)
+    return build_issue10(name, K)
 
 
 # --------------------------------------------------------------------------
@@ -728,8 +928,9 @@ def run_generation(gen, part_path):
                 print(f"    {l.name}: {len(calls)} nodes (shared layer) -> node/{l.name}/<n>/<k>")
             else:
                 calls = [(l.input, l.output)]
+            unmasked = gen == "k3" and (name, l.name) in ISSUE10_KERAS3_UNMASKED  # issue 10, finding 1
             slots.append([([add(t) for t in as_list(ci)], [add(t) for t in as_list(co)],
-                           [add_mask(t) for t in as_list(ci)]) for ci, co in calls])
+                           [None if unmasked else add_mask(t) for t in as_list(ci)]) for ci, co in calls])
         probe = K.Model(model.inputs, tensors)
         vals = [np.asarray(v) for v in as_list(probe.predict(feed, verbose=0))]
         mvals = []
@@ -772,6 +973,9 @@ def run_generation(gen, part_path):
                                                            [None] * len(ii))]
                     for k, j in enumerate(oo):
                         npz[f"layer/{l.name}/{s.name}/{k}"] = v2[j]
+        for (m_name, l_name, gens), runtime_mask in ISSUE10_RUNTIME_MASKS.items():  # issue 10, finding 2
+            if gen in gens and m_name == name:
+                layer_calls[l_name][0][2][0] = npz[f"mask/{l_name}/0"] = runtime_mask(inputs)
         if multi:
             rec["notes"].append("shared layers " + ", ".join(f"{k} ({v} nodes)" for k, v in multi.items())
                                 + ": outputs recorded per node as node/<layer>/<n>/<k>, not layer/<layer>/<k>")
@@ -819,6 +1023,9 @@ def run_generation(gen, part_path):
                 mask = masks[0]  # the mask Keras passed with the sequence input (None: no mask)
                 # initial_state=[...] tensors of the call (Keras 3 also lists the mask among a node's inputs)
                 init = [a for a in ins[1:] if a.dtype != bool] if not is_bidir else []
+                if is_bidir and name in ISSUE10_DESCRIPTIONS:  # issue 10: a Bidirectional's initial_state halves
+                    both = [a for a in ins[1:] if a.dtype != bool]
+                    init = both[:len(both) // 2] if winfo["direction"] == "forward" else both[len(both) // 2:]
                 init = init or None
                 variants = [False, True] if mask is not None else [False]
                 check = {"gen": gen, "model": name, "path": path, "ok": False}
@@ -883,7 +1090,7 @@ def run_generation(gen, part_path):
                         if is_bidir:
                             _, _, f_path, f_trace = bidir_fwd[(toppath, n, best[1])]
                             recorded.insert(0, (f_path, f_trace))
-                        for p_, tr in recorded:
+                        for p_, tr in recorded if check["ok"] or name not in ISSUE10_DESCRIPTIONS else []:
                             base = f"node_trace/{p_}/{n}" if len(calls) > 1 else f"trace/{p_}"
                             for q, v in tr.items():
                                 npz[f"{base}/{q}"] = v
@@ -978,6 +1185,7 @@ def main():
             "omitted_forms": {**r2.get("omitted_forms", {}), **r3.get("omitted_forms", {})},
             "notes": sorted(set(r2.get("notes", []) + r3.get("notes", []))),
             "keras_reload": {**r2.get("keras_reload", {}), **r3.get("keras_reload", {})},
+            **({"refused": ISSUE10_REFUSED[name]} if name in ISSUE10_REFUSED else {}),  # issue 10
         })
     checks = parts["k2"]["checks"] + parts["k3"]["checks"]
     manifest = {"generator": generator, "gate_label_checks": checks, "models": models}

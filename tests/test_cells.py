@@ -54,7 +54,7 @@ def test_masked_steps_carry_state_and_output(gen, form):
     np.testing.assert_allclose(run_recurrent(gru, seq, mask=mask).output, expected["layer/gru/0"], atol=1e-5)
 
 
-@pytest.mark.parametrize("sample", sample_params(["k2_h5"], names=[n for n in MODELS if "conv" not in n]))
+@pytest.mark.parametrize("sample", sample_params(["k2_h5"], runnable=True, names=[n for n in MODELS if "conv" not in n]))
 def test_batch_rows_split_over_threads_give_what_keras_computed(sample, monkeypatch):
     # Rows never interact: run in blocks of one row, a thread each, every sample model still
     # gives Keras's outputs and recurrent layer outputs.

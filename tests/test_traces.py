@@ -9,7 +9,7 @@ every gate is compared by its name with the gate Keras computed under that name.
 
 import numpy as np
 import pytest
-from conftest import MODELS, expected_npz, invoke, recorded_traces, sample_params
+from conftest import MODELS, UNRECORDED, expected_npz, invoke, recorded_traces, sample_params
 
 import lstm_inspect
 
@@ -42,6 +42,8 @@ def assert_trace_equals(got, want, where):
 def test_every_sample_recorded_a_trace_for_every_recurrent_layer_kind():
     kinds = set()
     for name, info in MODELS.items():
+        if "refused" in info:  # the generator's reference cannot compute them either (float16, softmax gates)
+            continue
         for gen in info["expected"]:
             recorded = {path for path, _ in recorded_traces(expected_npz(name, gen))}
             assert recorded == {lay["path"] for lay in info["recurrent_layers"][gen]}, (name, gen)
@@ -55,6 +57,7 @@ def test_every_sample_recorded_a_trace_for_every_recurrent_layer_kind():
 def test_traces_equal_keras_step_by_step(sample):
     result = lstm_inspect.run_model(sample.load(), sample.inputs())
     got, want = run_traces(result), recorded_traces(sample.expected)
+    got = {key: t for key, t in got.items() if key[0] not in UNRECORDED.get(sample.name, ())}
     assert sorted(got) == sorted(want)
     gate_order = {lay["path"]: tuple(lay["gate_order"] or ()) for lay in sample.info["recurrent_layers"][sample.gen]}
     for key, trace in got.items():

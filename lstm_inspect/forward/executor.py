@@ -22,7 +22,7 @@ from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..kinds.registry import kind_for
 from ..model import Layer, Model
 from ..versions import hard_sigmoid_flavour, parse_version
-from .graph import parse_calls, resolve, resolve_k2
+from .graph import parse_calls, resolve, resolve_legacy
 from .walk import SEQUENTIAL_CALL, Step, walk
 
 
@@ -116,6 +116,14 @@ def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
     return v >= (2, 4, 0)
 
 
+def _tensor_arguments(call) -> int:
+    """How many of a Keras 3 call's arguments (``mask`` aside) hold tensors."""
+    from .graph import tensor_refs
+
+    return sum(1 for a in call.args if tensor_refs(a)) + sum(
+        1 for k, v in call.kwargs.items() if k != "mask" and tensor_refs(v))
+
+
 class _Executor(Context):
     hooks: Optional[RunHooks] = None
 
@@ -132,9 +140,11 @@ class _Executor(Context):
         self.zero_bidirectional = zero_output_in_bidirectional(model.semantics_version)
         version = parse_version(model.semantics_version)
         self.keras3 = version is not None and version[0] >= 3
+        self.keras_major = version[0] if version else 2
         self.until = until
         self._readers: List[Counter] = []
         self.initial_states = initial_states or {}
+        self._check_initial_states()
         self.result = RunResult(outputs=[], hard_sigmoid=self.flavour)
         if until is not None and until not in {layer.path for layer in model.walk()}:
             raise ConfigError(f"--until: the model has no layer '{until}'", file=model.file)
@@ -155,6 +165,21 @@ class _Executor(Context):
             raise e.with_file(m.file) from None
         self.result.outputs = outs
         return self.result
+
+    def _check_initial_states(self) -> None:
+        """Every given initial state names a recurrent layer (each direction of a Bidirectional
+        is its own) and a state it has: used, or refused here by name."""
+        for path, states in self.initial_states.items():
+            view = self.views.get(path)
+            if view is None:
+                known = ", ".join(sorted(self.views)) or "none"
+                raise InputError(f"initial states are given for '{path}', which is not a recurrent layer of the model "
+                                 f"(they are: {known})", file=self.model.file)
+            allowed = ("h", "c") if view.kind in ("lstm", "conv_lstm") else ("h",)
+            for key in states:
+                if key not in allowed:
+                    raise InputError(f"initial state '{path}/{key}' is not a state of {view.class_name} "
+                                     f"'{path}' (it has {', '.join(allowed)})", file=self.model.file)
 
     def _check_keys(self) -> None:
         """Every config key of every layer the run reaches is honoured, checked before anything runs."""
@@ -188,11 +213,16 @@ class _Executor(Context):
         if call.keras3:
             args, kwargs = resolve(call.args, get), resolve(call.kwargs, get)
         else:
-            args, kwargs = arrays, resolve_k2(call.kwargs, get)
+            args, kwargs = arrays, resolve_legacy(call.kwargs, lambda ref: step.lookup(ref)[0])
         tensor_masks = {id(step.lookup(ref)[0]): step.lookup(ref)[1] for ref in call.refs}
         readers = self._readers[-1] if self._readers else Counter()
         shared = {id(step.lookup(ref)[0]) for ref in call.refs if readers[ref] > 1}
-        if "mask" in kwargs:  # Keras 3 passes masks explicitly (null means none)
+        if call.keras3 and kwargs.get("mask") is None and _tensor_arguments(call) > 1:
+            # Keras 3 fills in the mask of a call with one tensor argument only (docs/formats.md
+            # section 3.3): LSTM(x, initial_state=[h, c]) runs unmasked. A recorded mask of null
+            # is filled in at run time like any other (a nested model's output mask).
+            masks = [None] * len(arrays)
+        if kwargs.get("mask") is not None:  # an explicit mask (Keras 3 records traced mask tensors)
             explicit = kwargs["mask"]
             masks = list(explicit) if isinstance(explicit, list) else [explicit] * len(arrays)
             if len(masks) != len(arrays) or not all(m is None or isinstance(m, np.ndarray) for m in masks):

@@ -46,6 +46,8 @@ def parse_call(node: Any) -> Call:
     if isinstance(node, list) and node and isinstance(node[0], str):
         node = [node]  # tf-keras TF-op layers: one flat [name, node, tensor, kwargs] (docs/formats.md 3.2)
     if isinstance(node, list):  # Keras 1/2: [[name, node, tensor, (kwargs)], ...]
+        if node and isinstance(node[0], str):  # tf.keras TF-op layers: [name, node, tensor, kwargs]
+            node = [node]
         refs = []
         kwargs: Dict[str, Any] = {}
         for entry in node:
@@ -54,31 +56,40 @@ def parse_call(node: Any) -> Call:
             refs.append((entry[0], int(entry[1]), int(entry[2])))
             if len(entry) > 3 and isinstance(entry[3], dict):
                 kwargs.update(entry[3])
-        # tf-keras writes a tensor keyword (MultiHeadAttention's value=) as [layer, node, tensor]
-        extra = [r for key in _K2_TENSOR_KWARGS for r in _k2_refs(kwargs.get(key))]
-        return Call(inputs=refs, kwargs=kwargs, refs=refs + extra, args=list(refs))
+        # tf.keras records tensors given as keywords (``lstm(x, mask=m)``) as [layer, node, tensor]
+        kw_refs = [r for key in TENSOR_KWARGS if key in kwargs for r in legacy_refs(kwargs[key])]
+        return Call(inputs=refs, kwargs=kwargs, refs=refs + kw_refs, args=list(refs))
     raise ConfigError(f"inbound node {str(node)[:60]} has an unknown format")
 
 
-#: keywords tf-keras may hold a tensor in, as a ``[layer, node, tensor]`` ref
-_K2_TENSOR_KWARGS = ("value", "key", "attention_mask")
+#: Keyword arguments of a Keras 1/2 node that hold tensors (MultiHeadAttention's value=, key=,
+#: attention_mask= among them).
+TENSOR_KWARGS = ("mask", "initial_state", "constants", "value", "key", "attention_mask")
 
 
-def _k2_refs(value: Any) -> List[Ref]:
-    if isinstance(value, list) and len(value) >= 3 and isinstance(value[0], str) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value[1:3]):
-        return [(value[0], int(value[1]), int(value[2]))]
+def _is_legacy_ref(value: Any) -> bool:
+    return (isinstance(value, list) and len(value) == 3 and isinstance(value[0], str)
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in value[1:]))
+
+
+def legacy_refs(value: Any) -> List[Ref]:
+    """The ``[layer, node, tensor]`` refs in a Keras 1/2 keyword value (one, or a list of them)."""
+    if _is_legacy_ref(value):
+        return [(value[0], value[1], value[2])]
+    if isinstance(value, list):
+        return [r for v in value for r in legacy_refs(v)]
     return []
 
 
-def resolve_k2(kwargs: Dict[str, Any], lookup: Callable[[Ref], Any]) -> Dict[str, Any]:
-    """tf-keras keywords with their tensors (``_K2_TENSOR_KWARGS``) replaced by ``lookup(ref)``."""
-    out = dict(kwargs)
-    for key in _K2_TENSOR_KWARGS:
-        refs = _k2_refs(kwargs.get(key))
-        if refs:
-            out[key] = lookup(refs[0])
-    return out
+def resolve_legacy(kwargs: Dict[str, Any], lookup: Callable[[Ref], Any]) -> Dict[str, Any]:
+    """A Keras 1/2 node's keywords with each tensor ref of ``TENSOR_KWARGS`` replaced by its value."""
+
+    def value(v: Any) -> Any:
+        if _is_legacy_ref(v):
+            return lookup((v[0], v[1], v[2]))
+        return [value(x) for x in v] if isinstance(v, list) else v
+
+    return {k: value(v) if k in TENSOR_KWARGS else v for k, v in kwargs.items()}
 
 
 def tensor_refs(value: Any) -> List[Ref]:

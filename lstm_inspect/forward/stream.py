@@ -39,7 +39,7 @@ def streaming_blocker(model: Model, inputs: Sequence[np.ndarray]) -> Optional[st
     if np.ndim(inputs[0]) < 2:
         return "the input has no time axis"
     try:
-        _Planner().walk(model.layers, model.class_name or "Sequential", model.input_layers, None)
+        _Planner(model).walk(model.layers, model.class_name or "Sequential", model.input_layers, None)
     except Blocked as e:
         return str(e)
     except LstmInspectError as e:  # a graph that cannot be followed: run will say so in full
@@ -97,6 +97,33 @@ class _Planner:
     """Walks the model with the kind of each tensor (STEPS or LAST) in place of its value;
     each layer's kind says what it makes of its inputs' kinds (``Kind.streams``)."""
 
+    def __init__(self, model: Optional[Model] = None, shapes: Optional[Dict] = None):
+        self.model = model
+        self._shapes = shapes
+
+    def input_rank(self, layer: Layer, call) -> Optional[int]:
+        """The rank of a layer's (first) input: from the Keras 3 node's tensor, else from the
+        static shape of the layer's output (the kinds that ask keep the rank)."""
+        from .graph import tensor_refs
+
+        args = getattr(call, "args", None) if call is not None else None
+        if getattr(call, "keras3", False) and args:
+            first = _first_tensor(args)
+            shape = (first.get("config") or {}).get("shape") if first is not None and tensor_refs(first) else None
+            if isinstance(shape, list):
+                return len(shape)
+        if self._shapes is None:
+            from .shapes import infer_shapes
+
+            try:
+                self._shapes = infer_shapes(self.model) if self.model is not None else {}
+            except LstmInspectError:
+                self._shapes = {}
+        shape = self._shapes.get(layer.path)
+        if isinstance(shape, list) and shape and not isinstance(shape[0], list):
+            return len(shape)
+        return None
+
     def walk(self, layers: List[Layer], class_name: str, input_layers, output_layers) -> str:
         self.by_layer: Dict[str, str] = {}
         n_inputs = len(io_refs(input_layers)) or 1
@@ -108,7 +135,8 @@ class _Planner:
 
     def container(self, layer: Layer) -> str:
         c = layer.config
-        return _Planner().walk(layer.children, layer.class_name, c.get("input_layers"), c.get("output_layers"))
+        planner = _Planner(self.model, self._shapes)
+        return planner.walk(layer.children, layer.class_name, c.get("input_layers"), c.get("output_layers"))
 
     def _visit(self, step: Step) -> List[str]:
         layer, call = step.layer, step.call
@@ -118,6 +146,20 @@ class _Planner:
         if not sequential and self.by_layer.setdefault(layer.name, out) != out:
             raise Blocked(f"layer '{layer.path}' is called on sequences and on whole-run values")
         return [out] * step.wanted
+
+
+def _first_tensor(value):
+    """The first Keras 3 ``__keras_tensor__`` entry inside a (nested) argument, or None."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return value
+        value = list(value.values())
+    if isinstance(value, list):
+        for v in value:
+            found = _first_tensor(v)
+            if found is not None:
+                return found
+    return None
 
 
 def _layer_kind(layer: Layer, sources: List[str], call, planner: _Planner) -> str:

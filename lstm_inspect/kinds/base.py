@@ -94,6 +94,9 @@ class Context:
     hard_sigmoid: str = "keras2"
     #: the file was written by Keras 3 (where layers compute differently from tf-keras)
     keras3: bool = False
+    #: the writer's Keras major version (1, 2, 3): where Keras's behaviour differs between
+    #: generations, the writer's decides
+    keras_major: int = 2
     #: tf.keras >= 2.4 and Keras 3 zero masked outputs inside Bidirectional(return_sequences)
     zero_bidirectional: bool = False
     #: recurrent layer path -> {"h": ..., "c": ...} given by the caller
@@ -222,7 +225,9 @@ def refused_key(layer: Layer) -> Optional[str]:
     from .registry import kind_for
 
     kind = kind_for(layer)
-    reason = key_refusal(kind, layer.config) if kind is not None else None
+    if kind is None or kind.compute is None or (kind.refuse is not None and kind.refuse(layer)):
+        return None  # refused as a whole, by its kind's own reason
+    reason = key_refusal(kind, layer.config)
     if reason:
         return f"layer '{layer.path}' ({layer.class_name}): {reason}"
     if kind is not None and kind.role == "wrapper":
@@ -308,21 +313,30 @@ def stepwise(layer: Layer, call, sources: List[str], planner) -> str:
     return STEPS
 
 
-def stepwise_on(key: str, default: Any = -1) -> StreamRule:
-    """Step-wise as long as the config's ``key`` names feature axes only (not 0 or 1)."""
+def stepwise_on(key: str, default: Any = -1, extra: int = 0) -> StreamRule:
+    """Step-wise as long as the config's ``key`` names feature axes only (not 0 or 1); a
+    negative axis is resolved against the input's rank (the planner's ``input_rank``), plus
+    ``extra`` where the axis counts in the output (``expand_dims``)."""
 
     def rule(layer: Layer, call, sources, planner) -> str:
-        if feature_axis(layer.config.get(key, default)):
+        rank = planner.input_rank(layer, call) if hasattr(planner, "input_rank") else None
+        rank = None if rank is None else rank + extra
+        if feature_axis(layer.config.get(key, default), rank):
             return STEPS
         raise Blocked(f"layer '{layer.path}' ({layer.class_name}) works across time steps")
 
     return rule
 
 
-def feature_axis(axis: Any) -> bool:
-    """True when every axis is past the time axis (negative axes count from the end)."""
+def feature_axis(axis: Any, rank: Optional[int] = None) -> bool:
+    """True when every axis is past the time axis. A negative axis counts from the end of an
+    input of ``rank`` axes; with the rank unknown only -1 is taken as a feature axis."""
     axes = axis if isinstance(axis, list) else [axis]
-    return all(isinstance(a, int) and (a < 0 or a >= 2) for a in axes)
+    if not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+        return False
+    if rank is None:
+        return all(a >= 2 or a == -1 for a in axes)
+    return all((a + rank if a < 0 else a) >= 2 for a in axes)
 
 
 def same_shape(layer: Layer, inputs: List[Shape], ctx: ShapeContext) -> Shape:

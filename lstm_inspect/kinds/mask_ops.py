@@ -185,7 +185,7 @@ KINDS = [
     _op("Cast", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.float32)), _unary_shape),
     _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis"), exports={"onnx": "any", "torch": "any"}),
     _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis"), exports={"onnx": "all", "torch": "all"}),
-    _op("ExpandDims", _unary(_expand_dims), _expand_shape, stepwise_on("axis"), exports={"onnx": "expand_dims", "torch": "expand_dims"}),
+    _op("ExpandDims", _unary(_expand_dims), _expand_shape, stepwise_on("axis", extra=1), exports={"onnx": "expand_dims", "torch": "expand_dims"}),
     _op("Squeeze", _unary(_squeeze), _squeeze_shape, stepwise_on("axis")),
     _op("Concatenate", _concatenate, _concatenate_shape, stepwise_on("axis"),
         claims=lambda layer: "trainable" not in layer.config and "dtype" not in layer.config, exports={"onnx": "concat_op", "torch": "concat_op"}),

@@ -59,28 +59,31 @@ def batch_normalization(layer, xs, masks, call, ctx):
 def layer_normalization(layer, xs, masks, call, ctx):
     x = xs[0].astype(np.float32)
     c = layer.config
-    scale, center = c.get("scale", True), c.get("center", True)
+    rms = bool(c.get("rms_scaling"))
+    # Keras 3: rms_scaling makes gamma whatever ``scale`` says and drops beta
+    scale, center = c.get("scale", True) or rms, c.get("center", True) and not rms
     w = weights_of(layer, bool(scale) + bool(center), "gamma and beta as configured")
     gamma = w.pop(0) if scale else None
     beta = w.pop(0) if center else None
     axes = axes_of(layer, c.get("axis", -1), x.ndim)
     gamma, beta = _params(layer, x, axes, [gamma, beta], ["gamma", "beta"])
     eps = _epsilon(layer)
-    if c.get("rms_scaling"):
-        y = x / np.sqrt(np.mean(x * x, axis=axes, keepdims=True) + eps)
+    if rms:  # Keras 3.15: x * rsqrt(var(x) + eps) * gamma (the variance, despite the name)
+        y = x / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
     else:
         mean = x.mean(axis=axes, keepdims=True)
         var = x.var(axis=axes, keepdims=True)
         y = (x - mean) / np.sqrt(var + eps)
     if gamma is not None:
         y = y * gamma
-    if beta is not None and not c.get("rms_scaling"):
+    if beta is not None:
         y = y + beta
     return [y], [masks[0]]
 
 
 def _scale_center(c):
-    return int(c.get("scale", True) is not False) + int(c.get("center", True) is not False)
+    rms = bool(c.get("rms_scaling"))
+    return int(c.get("scale", True) is not False or rms) + int(c.get("center", True) is not False and not rms)
 
 
 KINDS = [

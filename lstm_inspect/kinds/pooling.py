@@ -52,22 +52,30 @@ _KERAS1_POOL = keras1_renames({"pool_length": "pool_size", "stride": "strides", 
 
 
 def global_average_pooling1d(layer, xs, masks, call, ctx):
-    x, mask = xs[0], masks[0]
+    x, mask = xs[0].astype(np.float32), masks[0]
     need_rank(layer, x, (3,), "(batch, steps, features)")
+    keepdims = bool(layer.config.get("keepdims", False))
     if mask is None:
-        return [x.mean(axis=1)], [None]
-    m = mask[..., None].astype(x.dtype)  # mask-aware since Keras 2.2.3
-    return [(x * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1)], [None]
+        return [x.mean(axis=1, keepdims=keepdims)], [None]
+    # Mask-aware since Keras 2.2.3: the sum of the live steps over their count, so a fully
+    # masked sample is 0/0 = NaN. tf.keras multiplies by the mask (a NaN at a masked step
+    # leaks: NaN * 0); Keras 3 selects with ``where`` (it does not). docs/formats.md section 5.2.
+    m = mask[..., None]
+    live = np.where(m, x, np.float32(0)) if ctx.keras_major >= 3 else x * m.astype(np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return [live.sum(axis=1, keepdims=keepdims) / m.astype(np.float32).sum(axis=1, keepdims=keepdims)], [None]
 
 
 def global_max_pooling1d(layer, xs, masks, call, ctx):
     need_rank(layer, xs[0], (3,), "(batch, steps, features)")
-    return [xs[0].max(axis=1)], [None]
+    return [xs[0].max(axis=1, keepdims=bool(layer.config.get("keepdims", False)))], [None]
 
 
 def _global_shape(layer, inputs, ctx):
     x = inputs[0] if inputs else None
-    return None if x is None or len(x) != 3 else [None, x[2]]
+    if x is None or len(x) != 3:
+        return None
+    return [None, 1, x[2]] if layer.config.get("keepdims") else [None, x[2]]
 
 
 KINDS = [

@@ -87,7 +87,7 @@ def run_view(view, x: np.ndarray, mask, init, zero_output: bool, ctx):
     if view.kind == "conv_lstm":
         from .conv_lstm import run_conv_lstm
 
-        if init is not None or zero_output:
+        if init is not None or (zero_output and mask is not None):  # zeroed outputs matter at masked steps only
             raise UnsupportedError(f"layer '{view.path}': initial states and zeroed masked outputs are not supported for ConvLSTM")
         trace = run_conv_lstm(view, x, mask=mask, hard_sigmoid=ctx.hard_sigmoid, theano_kernels=ctx.backend == "theano")
     else:
@@ -104,11 +104,12 @@ def initial_state(view, path: str, xs, kwargs, n: int, ctx) -> Optional[List[np.
     """The states a call starts from: extra inputs (Keras 1/2), the ``initial_state`` keyword
     (Keras 3), or the caller's (``{"h", "c"}`` by path); None for zeros. Each state must
     broadcast to (batch, units)."""
-    if len(xs) > 1:
-        given: Optional[List[Any]] = list(xs[1:])
-    elif kwargs.get("initial_state") is not None:
-        state = kwargs["initial_state"]
-        given = list(state) if isinstance(state, list) else [state]
+    if len(xs) > 1 or kwargs.get("initial_state") is not None:
+        if ctx.initial_states.get(path):
+            raise ConfigError(f"initial states are given for layer '{path}', which the model starts from states "
+                              "it computes itself; they would not be used")
+        state = list(xs[1:]) if len(xs) > 1 else kwargs["initial_state"]
+        given: Optional[List[Any]] = list(state) if isinstance(state, list) else [state]
     else:
         user = ctx.initial_states.get(path)
         given = [user[k] for k in ("h", "c")[:n] if k in user] if user else None

@@ -54,6 +54,17 @@ def bidirectional(layer, xs, masks, call, ctx):
     check_input(fv, xs[0])
     mask = masks[0] if masks else None
     init = initial_state(fv, layer.path, xs, call.kwargs, 2 * n_states(fv), ctx)
+    if init is not None:
+        for direction in (forward, backward):  # states from the model: the caller's would go unused
+            initial_state(ctx.view(direction), direction.path, xs, call.kwargs, 2 * n_states(fv), ctx)
+    else:  # the caller's states, by direction (the keys run --state-out writes: bi/forward_lstm/h, ...)
+        f_init = initial_state(fv, forward.path, xs[:1], {}, n_states(fv), ctx)
+        b_init = initial_state(bv, backward.path, xs[:1], {}, n_states(bv), ctx)
+        if f_init is not None or b_init is not None:
+            if f_init is None or b_init is None or len(f_init) != len(b_init):
+                raise ConfigError(f"initial states are given for one direction of '{layer.path}' only; give both "
+                                  f"('{forward.path}/h', '{backward.path}/h', ...)")
+            init = f_init + b_init
     half = len(init) // 2 if init else 0
     zero = layer.config.get("zero_output_for_mask")  # Keras never writes it here: a what-if (compare)
     if zero is None:
@@ -120,10 +131,31 @@ def time_distributed(layer, xs, masks, call, ctx):
     if x.ndim < 3:
         raise ConfigError(f"layer '{layer.path}' (TimeDistributed) needs input (batch, time, ...), got shape {x.shape}")
     batch, time = x.shape[0], x.shape[1]
-    outs, _ = ctx.compute(inner, [x.reshape((batch * time,) + x.shape[2:])], [None], Call())
+    mask = masks[0] if masks else None
+    # Both generations hand the wrapped layer the mask of its own axes (batch*time, ...);
+    # a (batch, time) mask leaves one value per call, which no recurrent layer can take.
+    inner_mask = None
+    if mask is not None and mask.ndim > 2:
+        inner_mask = mask.reshape((batch * time,) + mask.shape[2:])
+    elif mask is not None and is_recurrent(inner):
+        raise UnsupportedError(f"layer '{layer.path}' (TimeDistributed) passes a (batch, time) mask to the recurrent "
+                               f"layer it wraps, which Keras cannot apply either")
+    outs, inner_masks = ctx.compute(inner, [x.reshape((batch * time,) + x.shape[2:])], [inner_mask], Call())
     y = outs[0]
     ctx.record(inner.path, outs)
-    return [y.reshape((batch, time) + y.shape[1:])], [masks[0] if masks else None]
+    return [y.reshape((batch, time) + y.shape[1:])], [_time_distributed_mask(mask, inner_masks[0], batch, time, ctx)]
+
+
+def _time_distributed_mask(mask, inner_mask, batch: int, time: int, ctx):
+    """Keras 3 passes the input mask through; tf.keras (and Keras 1/2) take the wrapped layer's
+    output mask, or else the input mask reduced to (batch, time) with any."""
+    if ctx.keras_major >= 3:
+        return mask
+    if inner_mask is not None:
+        return inner_mask.reshape((batch, time) + inner_mask.shape[1:])
+    if mask is None:
+        return None
+    return mask.reshape(batch, time, -1).any(axis=-1) if mask.ndim > 2 else mask
 
 
 def _time_distributed_shape(layer, inputs, ctx):

@@ -72,11 +72,13 @@ def _distribute(spec: LayerSpec, arrays: List[StoredArray], path: str, file: str
             raise ConfigError(f"nested model '{path}' has more weights in the file than its config needs", file=file)
         return layer
     role = spec.kind.role if spec.kind else None
-    if role == "wrapper" and len(spec.children) == 2:  # Bidirectional: forward half, backward half
-        half = len(arrays) // 2
-        if len(arrays) % 2:
-            raise ConfigError(f"{spec.class_name} '{path}' has an odd number of weights ({len(arrays)})", file=file)
+    if role == "wrapper" and len(spec.children) == 2:  # Bidirectional: forward's weights, then backward's
         forward, backward = spec.children
+        half, other = sum(weight_counts(forward)), sum(weight_counts(backward))
+        if half + other != len(arrays):  # a config the counts cannot tell: two equal halves
+            half = len(arrays) // 2
+            if len(arrays) % 2:
+                raise ConfigError(f"{spec.class_name} '{path}' has an odd number of weights ({len(arrays)})", file=file)
         layer.children = [
             _distribute(forward, arrays[:half], f"{path}/{forward.name}", file),
             _distribute(backward, arrays[half:], f"{path}/{backward.name}", file),
@@ -161,6 +163,12 @@ def _bind_v3(spec: LayerSpec, h5: Optional[str], path: str, read_vars: VarsReade
             arrays = [a for g in groups if g is not None for a in g] if any(g is not None for g in groups) else None
             where = f"{h5}/{{{','.join(spec.kind.v3_groups)}}}/vars"
         expected = sum(weight_counts(spec))
+        kind = spec.kind
+        if kind is None or kind.compute is None or (kind.refuse is not None and kind.refuse(layer)):
+            # never computed: its variables are kept as found (run refuses it by name),
+            # whatever the counts a computed kind would need
+            layer.weights = arrays or []
+            return layer
         if arrays is None:
             if expected:
                 raise ConfigError(

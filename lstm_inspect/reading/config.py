@@ -105,7 +105,7 @@ def _layer_spec(entry: Any, depth: int) -> LayerSpec:
     name = config.get("name") or entry.get("name") or class_name.lower()
     if not isinstance(name, str):
         raise ConfigError(f"layer {class_name} has a name that is not a string")
-    check_types(name, config)
+    check_types(name, config, class_name)
     check_nodes(name, entry.get("inbound_nodes"))
     spec = LayerSpec(
         name=name,
@@ -156,7 +156,11 @@ def _wrapper_children(spec: LayerSpec, depth: int) -> List[LayerSpec]:
     forward = _renamed(inner, "forward_")
     backward_raw = spec.config.get("backward_layer")
     if isinstance(backward_raw, dict):
-        backward = _renamed(_layer_spec(backward_raw, depth + 1), "backward_")
+        backward = _layer_spec(backward_raw, depth + 1)
+        # Keras 3 stores the layers as named (its forward one already "forward_..."), and keeps a
+        # given backward layer's own name; tf.keras stores the names it prefixes when it builds.
+        if not str((inner_raw.get("config") or {}).get("name", "")).startswith("forward_"):
+            backward = _renamed(backward, "backward_")
     else:
         backward = _renamed(_layer_spec(inner_raw, depth + 1), "backward_")
         backward.config["go_backwards"] = not bool(inner.config.get("go_backwards", False))
@@ -225,17 +229,25 @@ _TYPES = {
 }
 
 
-def check_types(name: str, config: Dict[str, Any]) -> None:
+#: Keys whose type depends on the class: checked only for these classes (``scale`` is a
+#: switch in the normalisations, a factor in ``Rescaling``).
+_ONLY_FOR = dict.fromkeys(("scale", "center"), ("BatchNormalization", "LayerNormalization"))
+
+
+def check_types(name: str, config: Dict[str, Any], class_name: Optional[str] = None) -> None:
     """Refuse a layer config whose known keys hold values of the wrong type."""
     for key, value in config.items():
         rule = _TYPES.get(key)
+        if key in _ONLY_FOR and class_name not in _ONLY_FOR[key]:
+            continue
         if rule is not None and not rule[0](value):
             shown = json_preview(value)
             raise ConfigError(f"layer '{name}': '{key}' is {shown}, which is not {rule[1]}")
 
 
 def check_nodes(name: str, nodes: Any) -> None:
-    """``inbound_nodes`` in the Keras 1/2 form (lists of ``[layer, node, tensor, kwargs]``)
+    """``inbound_nodes`` in the Keras 1/2 form (lists of ``[layer, node, tensor, kwargs]``; a
+    tf.keras TF-op layer's node is one such entry, not a list of them)
     or the Keras 3 form (``{"args": [...], "kwargs": {...}}`` holding keras tensors)."""
     if nodes is None:
         return

@@ -27,7 +27,7 @@ def runnable(layer: Layer) -> Optional[str]:
         return f"{layer.class_name} {kind.refusal}"
     from ..kinds.base import key_refusal
 
-    reason = key_refusal(kind, layer.config) or (kind.refuse(layer) if kind.refuse else None)
+    reason = (kind.refuse(layer) if kind.refuse else None) or key_refusal(kind, layer.config)
     if reason:
         return reason
     for key in ("activation", "recurrent_activation"):

@@ -283,7 +283,7 @@ def _cap_units(result: RunResult, selection: Selection, max_units: Optional[int]
     widest = max((t.view.units for t in result.traces), default=0)
     if widest <= max_units:
         return []
-    selection.units = (0, max_units)
+    selection.units, selection.units_capped = (0, max_units), True
     return [f"showing units 0:{max_units} of up to {widest}; use --units A:B to see others"]
 
 

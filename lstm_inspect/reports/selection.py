@@ -34,6 +34,8 @@ class Selection:
     steps: Optional[Tuple[int, Optional[int]]] = None  #: processing-order step range, as units; None: every step
     layers: Optional[List[str]] = None  #: None: every recurrent layer
     pixel: Optional[Tuple[int, ...]] = None  #: ConvLSTM: one position (one index per spatial axis); None: spatial mean
+    #: ``units`` is the default cap (not the user's --units): a narrower layer shows all its units
+    units_capped: bool = False
 
 
 @dataclass
@@ -126,7 +128,10 @@ def _select_one(t: LayerTrace, sel: Selection, offset: int, total_steps: Optiona
     samples = sel.samples if sel.samples is not None else list(range(batch))
     check_samples(samples, batch)
     kept = getattr(t.trace, "rows", None)
-    u0, u1 = resolve_range(sel.units, t.view.units, "--units", t.path, notes)
+    units = sel.units
+    if sel.units_capped and units is not None and units[1] != -1:  # the default cap, not the user's --units:
+        units = (units[0], min(units[1], t.view.units))            # a narrower layer shows all its units
+    u0, u1 = resolve_range(units, t.view.units, "--units", t.path, notes)
     s0, s1 = resolve_range(sel.steps, total, "--steps", t.path, notes)
     a, b = max(s0 - offset, 0), min(s1 - offset, n_steps)  # this chunk's part of s0:s1
     a, b = (a, b) if a < b else (0, 0)
