@@ -30,6 +30,14 @@ REFUSED = {
         "conv_lstm1d": "ONNX has no ConvLSTM operator",
         "conv_lstm3d": "ONNX has no ConvLSTM operator",
         "tf_ops": "does not map [A-Za-z]+ yet",
+        "bidir_convlstm": "ONNX and PyTorch have no ConvLSTM",
+        "concat_time_masked": "joins masked sequences along time",
+        "flatten_channels_first": "is channels_first, which export does not map",
+        "global_pool_keepdims": "keeps dims",
+        "ln_rms_scaling": "uses rms_scaling, which export does not map",
+        "negative_axis": "export maps the last axis",
+        "td_embedding_lstm": "wraps Embedding, which export maps only for Dense",
+        "td_masked_lstm": "wraps LSTM, which export maps only for Dense",
     },
     "torch": {
         "conv_lstm2d": "PyTorch no ConvLSTM module",
@@ -41,6 +49,14 @@ REFUSED = {
         "conv_lstm1d": "PyTorch no ConvLSTM module",
         "conv_lstm3d": "PyTorch no ConvLSTM module",
         "tf_ops": "does not map [A-Za-z]+ yet",
+        "bidir_convlstm": "ONNX and PyTorch have no ConvLSTM",
+        "concat_time_masked": "joins masked sequences along time",
+        "flatten_channels_first": "is channels_first, which export does not map",
+        "global_pool_keepdims": "keeps dims",
+        "ln_rms_scaling": "uses rms_scaling, which export does not map",
+        "negative_axis": "export maps the last axis",
+        "td_embedding_lstm": "wraps Embedding, which export maps only for Dense",
+        "td_masked_lstm": "wraps LSTM, which export maps only for Dense",
     },
 }
 #: The largest difference from Keras each runtime gave, over every sample (the report's numbers).
@@ -71,9 +87,13 @@ def _compare(target, outputs, expected, holes=()):
     for k, got in enumerate(outputs):
         want = expected[f"output/{k}"]
         assert got.shape == want.shape, (k, got.shape, want.shape)
-        nan_rows = np.nonzero(np.isnan(got).reshape(len(got), -1).any(axis=1))[0]
+        # Keras's own NaN (a fully masked average is 0/0) must come out as NaN, in the same places
+        keras_nan = np.nonzero(np.isnan(want).reshape(len(want), -1).any(axis=1))[0]
+        for row in keras_nan:
+            np.testing.assert_array_equal(np.isnan(got[row]), np.isnan(want[row]), err_msg=f"output {k}: NaN")
+        nan_rows = np.setdiff1d(np.nonzero(np.isnan(got).reshape(len(got), -1).any(axis=1))[0], keras_nan)
         np.testing.assert_array_equal(nan_rows, holes, err_msg=f"output {k}: NaN rows")
-        keep = np.setdiff1d(np.arange(len(got)), holes)
+        keep = np.setdiff1d(np.arange(len(got)), np.union1d(holes, keras_nan))
         diff = float(np.max(np.abs(got[keep] - want[keep]), initial=0.0))
         WORST[target] = max(WORST[target], diff)
         assert diff <= 1e-5, (k, diff)
@@ -244,7 +264,9 @@ def test_npz_arrays_are_keras_get_weights_blocks(sample, tmp_path):
         elif key.startswith("weights/") and not any(k.startswith(f"gates/{key[8:]}") for k in expected.files):
             np.testing.assert_array_equal(got[key[len("weights/"):]], expected[key], err_msg=key)  # SimpleRNN
             checked += 1
-    assert checked
+    # every recorded block was compared (samples whose recurrent layers the generator does not trace,
+    # or that have none, record no blocks)
+    assert checked or not any(k.startswith(("gates/", "weights/")) for k in expected.files)
     described = {k for layer in manifest["recurrent_layers"] for k in layer["arrays"]} | set(manifest["other_arrays"])
     assert described == set(got)
     assert manifest["gate_orders"]["torch_gru"] == ["r", "z", "h"]

@@ -281,10 +281,10 @@ def _emit(g: _Graph, op: Op, v: Dict[str, str]) -> None:
     elif op.op == "apply_mask":
         m = g.one("Unsqueeze", [g.one("Cast", [ins[1]], to=g.onnx.TensorProto.FLOAT), g.ints([-1])])
         out(g.one("Mul", [ins[0], m]))
-    elif op.op == "and":
+    elif op.op in ("and", "or"):
         y = ins[0]
         for other in ins[1:]:
-            y = g.one("And", [y, other])
+            y = g.one("And" if op.op == "and" else "Or", [y, other])
         out(y)
     elif op.op == "concat":
         out(g.one("Concat", ins, axis=a["axis"]))
@@ -298,11 +298,16 @@ def _emit(g: _Graph, op: Op, v: Dict[str, str]) -> None:
     elif op.op == "mean_time":
         if ins[1] is None:
             out(g.one("ReduceMean", [ins[0]], axes=[1], keepdims=0))
-        else:  # Keras: the mean over live steps
+        else:  # Keras: the sum over live steps over their count (a fully masked row is 0/0 = NaN);
+            # tf.keras multiplies by the mask (a NaN at a masked step leaks), Keras 3 selects with where
             m = g.one("Unsqueeze", [g.one("Cast", [ins[1]], to=g.onnx.TensorProto.FLOAT), g.ints([-1])])
-            total = g.one("ReduceSum", [g.one("Mul", [ins[0], m]), g.ints([1])], keepdims=0)
-            live = g.one("Max", [g.one("ReduceSum", [m, g.ints([1])], keepdims=0), g.const(np.float32(1))])
-            out(g.one("Div", [total, live]))  # as run computes it: a row with no live step gives 0
+            if a.get("where"):
+                mb = g.one("Unsqueeze", [ins[1], g.ints([-1])])
+                live_x = g.one("Where", [mb, ins[0], g.const(np.float32(0))])
+            else:
+                live_x = g.one("Mul", [ins[0], m])
+            total = g.one("ReduceSum", [live_x, g.ints([1])], keepdims=0)
+            out(g.one("Div", [total, g.one("ReduceSum", [m, g.ints([1])], keepdims=0)]))
     elif op.op in _MORE:
         out(_MORE[op.op](g, op, ins))
     elif op.op in ("recurrent", "bidirectional"):

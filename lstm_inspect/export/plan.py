@@ -19,15 +19,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
-from ..forward.executor import zero_output_in_bidirectional
-from ..forward.graph import io_refs, resolve
+from ..forward.executor import tensor_arguments, zero_output_in_bidirectional
+from ..forward.graph import io_refs, resolve, resolve_legacy
 from ..forward.signature import input_signature
 from ..forward.walk import SEQUENTIAL_CALL, Step, walk
 from ..kinds.activations import activation_name
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..kinds.registry import kind_for
 from ..model import Layer, Model
-from ..versions import hard_sigmoid_flavour
+from ..versions import hard_sigmoid_flavour, parse_version
 
 #: Activations every writer maps exactly (elementwise, and softmax over the last axis).
 ACTIVATIONS = ("linear", "tanh", "sigmoid", "hard_sigmoid", "relu", "softsign", "softplus", "elu", "selu",
@@ -98,6 +98,8 @@ class Lowering:
         self.flavour = hard_sigmoid or hard_sigmoid_flavour(model.semantics_version)
         self.zero_bidirectional = zero_output_in_bidirectional(model.semantics_version)
         self.views = {v.path: v for v in recurrent_layers(model)}
+        version = parse_version(model.semantics_version)
+        self.keras_major = version[0] if version else 2  # where Keras's generations differ, the writer's decides
         self.modules: Dict[str, str] = {}
         sig = input_signature(model)
         self.plan = Plan(inputs=[], hard_sigmoid=self.flavour)
@@ -147,11 +149,15 @@ class Lowering:
             if call.keras3:
                 get = lambda ref: step.lookup(ref)  # noqa: E731
                 args, kwargs = resolve(call.args, get), resolve(call.kwargs, get)
-            else:
-                args, kwargs = xs, dict(call.kwargs)
+            else:  # tf.keras tensors given as keywords (lstm(x, mask=m)) are [layer, node, tensor] refs
+                args, kwargs = xs, resolve_legacy(call.kwargs, step.lookup)
             if isinstance(kwargs.get("mask"), (tuple, list)) and kwargs["mask"] and isinstance(kwargs["mask"][0], Value):
                 kwargs["mask"] = [kwargs["mask"]]
-            if "mask" in kwargs:  # Keras 3 passes masks explicitly
+            if call.keras3 and kwargs.get("mask") is None and tensor_arguments(call) > 1:
+                # as run does (docs/formats.md section 3.3): Keras 3 fills in the mask of a call with
+                # one tensor argument only, so LSTM(x, initial_state=[h, c]) runs unmasked
+                xs = [(x, None) for x, _ in xs]
+            if kwargs.get("mask") is not None:  # an explicit mask; a recorded null is filled in as usual
                 given = kwargs["mask"]
                 given = given if isinstance(given, list) else [given]
                 masks = [g[0] if isinstance(g, tuple) else g for g in given]
@@ -283,6 +289,19 @@ def _merge(op: str):
         (y,) = p.add(op, values, [p.value(rank, hint=layer.name)], layer.path, low.module(layer), **attrs)
         masks = [m for _, m in xs if m is not None]
         mask = None
+        if masks and op != "concat" and low.keras_major >= 3:
+            # Keras 3's elementwise merges: OR of the masks, none once an input has none; Maximum
+            # and Minimum replace masked values first (run refuses those too)
+            if op in ("max", "min"):
+                raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}): Keras 3 replaces masked values "
+                                       "before merging, which export does not map")
+            if len(masks) < len(xs):
+                return [(y, None)]
+            mask = masks[0]
+            if len(masks) > 1:
+                (mask,) = p.add("or", masks, [p.value(masks[0].rank, "bool", hint=f"{layer.name}_mask")],
+                                layer.path, low.module(layer))
+            return [(y, mask)]
         if masks and (op != "concat" or attrs["axis"] != 1):
             mask = masks[0]  # Keras: all masks together (a missing one is all live)
             if len(masks) > 1:
@@ -302,7 +321,8 @@ def _global_average(low, layer, xs, args, kwargs):
     if layer.config.get("keepdims"):
         raise UnsupportedError(f"layer '{layer.path}' (GlobalAveragePooling1D) keeps dims")
     p = low.plan
-    (y,) = p.add("mean_time", [x, mask], [p.value(2, hint=layer.name)], layer.path, low.module(layer))
+    (y,) = p.add("mean_time", [x, mask], [p.value(2, hint=layer.name)], layer.path, low.module(layer),
+                 where=low.keras_major >= 3)
     return [(y, None)]
 
 

@@ -133,8 +133,8 @@ class _Writer:
             self.emit(f"{out[0]} = ({v[0]} != {a['value']!r}).any(dim=-1)  # Masking: live steps")
         elif op.op == "apply_mask":
             self.emit(f"{out[0]} = {v[0]} * {v[1]}.unsqueeze(-1).to({v[0]}.dtype)")
-        elif op.op == "and":
-            self.emit(f"{out[0]} = " + " & ".join(v))
+        elif op.op in ("and", "or"):
+            self.emit(f"{out[0]} = " + (" & " if op.op == "and" else " | ").join(v))
         elif op.op == "concat":
             self.emit(f"{out[0]} = torch.cat([{', '.join(v)}], dim={a['axis']})")
         elif op.op in ("add", "mul", "sub"):
@@ -153,7 +153,9 @@ class _Writer:
                 self.emit(f"{out[0]} = {v[0]}.mean(dim=1)")
             else:
                 m = f"{v[1]}.unsqueeze(-1).to({v[0]}.dtype)"
-                self.emit(f"{out[0]} = ({v[0]} * {m}).sum(dim=1) / {m}.sum(dim=1).clamp(min=1)  # the mean over live steps")
+                live = (f"torch.where({v[1]}.unsqueeze(-1), {v[0]}, torch.zeros_like({v[0]}))" if a.get("where")
+                        else f"({v[0]} * {m})")  # Keras 3 selects live steps; tf.keras multiplies by the mask
+                self.emit(f"{out[0]} = {live}.sum(dim=1) / {m}.sum(dim=1)  # the mean over live steps (0/0: NaN)")
         elif op.op in _SIMPLE:
             self.emit(f"{out[0]} = " + _SIMPLE[op.op].format(x=v[0], y=v[-1], **a))
         elif op.op in ("conv1d", "batchnorm", "layernorm", "pool1d"):

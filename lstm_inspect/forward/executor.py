@@ -116,7 +116,7 @@ def zero_output_in_bidirectional(keras_version: Optional[str]) -> bool:
     return v >= (2, 4, 0)
 
 
-def _tensor_arguments(call) -> int:
+def tensor_arguments(call) -> int:
     """How many of a Keras 3 call's arguments (``mask`` aside) hold tensors."""
     from .graph import tensor_refs
 
@@ -217,7 +217,7 @@ class _Executor(Context):
         tensor_masks = {id(step.lookup(ref)[0]): step.lookup(ref)[1] for ref in call.refs}
         readers = self._readers[-1] if self._readers else Counter()
         shared = {id(step.lookup(ref)[0]) for ref in call.refs if readers[ref] > 1}
-        if call.keras3 and kwargs.get("mask") is None and _tensor_arguments(call) > 1:
+        if call.keras3 and kwargs.get("mask") is None and tensor_arguments(call) > 1:
             # Keras 3 fills in the mask of a call with one tensor argument only (docs/formats.md
             # section 3.3): LSTM(x, initial_state=[h, c]) runs unmasked. A recorded mask of null
             # is filled in at run time like any other (a nested model's output mask).
