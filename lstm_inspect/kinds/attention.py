@@ -196,7 +196,9 @@ def multi_head_attention(layer, xs, masks, call, ctx):
                           f"(batch, S, dim); got {q.shape}, {v.shape}, {k.shape}")
     (wq, bq), (wk, bk), (wv, bv), (wo, bo) = _mha_weights(layer, q, v, k)
     # the masks Keras fills in from the tensors (Keras 3: value/key masks only where passed)
-    q_mask = kwargs.get("query_mask", masks[0] if masks else None)
+    # Keras 3 reads the query's own mask inside the call (its mask argument is not filled in for a
+    # call with several tensor arguments, docs/formats.md section 3.3); tf.keras passes it in
+    q_mask = kwargs.get("query_mask", call.mask_of(xs[0]) if ctx.keras3 else (masks[0] if masks else None))
     v_mask = kwargs.get("value_mask", call.mask_of(v_arg))
     k_mask = kwargs.get("key_mask", call.mask_of(k_arg) if k_given else (None if ctx.keras3 else v_mask))
     if ctx.keras3:
