@@ -23,7 +23,6 @@ REFUSED = {
         "activations": "'selu' is not among the activations of ONNX's RNN operator",
         "conv_lstm2d": "ONNX has no ConvLSTM operator",
         "timedistributed_conv": "wraps Conv2D, which export maps only for Dense",
-        "activation_layers": "does not map ReLU yet",
         "attention_layers": "does not map Attention yet",
         "multi_head_attention": "does not map MultiHeadAttention yet",
         "separable_conv": "does not map SeparableConv1D yet",
@@ -34,7 +33,6 @@ REFUSED = {
     "torch": {
         "conv_lstm2d": "PyTorch no ConvLSTM module",
         "timedistributed_conv": "wraps Conv2D, which export maps only for Dense",
-        "activation_layers": "does not map ReLU yet",
         "attention_layers": "does not map Attention yet",
         "multi_head_attention": "does not map MultiHeadAttention yet",
         "separable_conv": "does not map SeparableConv1D yet",

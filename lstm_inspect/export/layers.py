@@ -220,6 +220,82 @@ def _concat_op(low, layer, xs, args, kwargs):
     return [(_one(low, layer, "concat", values, values[0].rank, values[0].dtype, axis=int(axis) % values[0].rank), None)]
 
 
+# ---------------------------------------------------------------------- activation layers, Rescaling
+
+
+def _keras3(low) -> bool:
+    from ..versions import parse_version
+
+    version = parse_version(low.model.semantics_version)
+    return version is not None and version[0] >= 3
+
+
+def _relu(low, layer, xs, args, kwargs):
+    from ..kinds.activation_layers import _number
+
+    (x, mask) = xs[0]
+    attrs = {"max_value": _number(layer, "max_value", None, low=0.0),
+             "negative_slope": _number(layer, "negative_slope", 0.0, low=0.0),
+             "threshold": _number(layer, "threshold", 0.0, low=0.0)}
+    return [(_one(low, layer, "relu", [x], x.rank, **attrs), mask)]
+
+
+def _leaky_relu(low, layer, xs, args, kwargs):
+    from ..kinds.activation_layers import leaky_slope
+
+    (x, mask) = xs[0]
+    return [(_one(low, layer, "leaky_relu", [x], x.rank, slope=leaky_slope(layer)), mask)]
+
+
+def _elu(low, layer, xs, args, kwargs):
+    from ..kinds.activation_layers import _number
+
+    (x, mask) = xs[0]
+    return [(_one(low, layer, "elu", [x], x.rank, alpha=_number(layer, "alpha", 1.0)), mask)]
+
+
+def _prelu(low, layer, xs, args, kwargs):
+    from ..kinds.activation_layers import _shared_axes
+
+    (x, mask) = xs[0]
+    alpha = np.asarray(layer.weights[0].value, np.float32)
+    if alpha.ndim != x.rank - 1:
+        raise ConfigError(f"layer '{layer.path}' (PReLU) has alpha of rank {alpha.ndim} for an input of rank {x.rank}")
+    for a in _shared_axes(layer):
+        if a > alpha.ndim or alpha.shape[a - 1] != 1:
+            raise ConfigError(f"layer '{layer.path}' (PReLU): shared axis {a} is not of size 1 in alpha {alpha.shape}")
+    return [(_one(low, layer, "prelu", [x], x.rank, alpha=low.param(layer, "alpha", alpha)), mask)]
+
+
+def _softmax(low, layer, xs, args, kwargs):
+    from ..kinds.base import axes_of
+
+    (x, mask) = xs[0]
+    if mask is not None:
+        raise UnsupportedError(f"layer '{layer.path}' (Softmax) is given a mask, which export does not map")
+    axis = layer.config.get("axis", -1)
+    axes = axes_of(layer, -1 if axis is None else axis, x.rank)
+    if 0 in axes:
+        raise UnsupportedError(f"layer '{layer.path}' (Softmax) normalises over the batch axis")
+    return [(_one(low, layer, "softmax", [x], x.rank, axes=sorted(set(axes))), None)]
+
+
+def _rescaling(low, layer, xs, args, kwargs):
+    from ..kinds.activation_layers import _scale
+
+    (x, mask) = xs[0]
+    if x.dtype != "float32":
+        raise UnsupportedError(f"layer '{layer.path}' (Rescaling) is given {x.dtype} values, which export does not map")
+    scale, offset = _scale(layer, "scale", 1.0), _scale(layer, "offset", 0.0)
+    for name, v in (("scale", scale), ("offset", offset)):
+        if np.ndim(v) > 1 or (np.ndim(v) == 1 and x.rank < 2):
+            raise UnsupportedError(f"layer '{layer.path}' (Rescaling): {name} of shape {np.shape(v)} is not mapped")
+    attrs = {k: (float(v) if np.ndim(v) == 0 else low.param(layer, k, np.asarray(v, np.float32)))
+             for k, v in (("scale", scale), ("offset", offset))}
+    # tf-keras's Rescaling drops a mask; Keras 3's passes it on (as run computes it)
+    return [(_one(low, layer, "rescale", [x], x.rank, **attrs), mask if _keras3(low) else None)]
+
+
 MAPPINGS: Dict[str, Any] = {
     "conv1d": _conv1d,
     "batchnorm": _batchnorm,
@@ -242,4 +318,10 @@ MAPPINGS: Dict[str, Any] = {
     "any": _reduce("any"),
     "all": _reduce("all"),
     "concat_op": _concat_op,
+    "relu": _relu,
+    "leaky_relu": _leaky_relu,
+    "elu": _elu,
+    "prelu": _prelu,
+    "softmax": _softmax,
+    "rescaling": _rescaling,
 }

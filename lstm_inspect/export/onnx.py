@@ -383,6 +383,46 @@ _MORE = {
 }
 
 
+def _relu(g: _Graph, op: Op, ins) -> str:
+    """tf-keras / Keras 3 relu: x above the threshold else 0, clipped to [0, max_value],
+    minus negative_slope * relu(threshold - x)."""
+    a, x = op.attrs, ins[0]
+    thr = g.const(np.float32(a["threshold"]))
+    if a["threshold"] == 0:
+        y = g.one("Relu", [x])
+    else:
+        y = g.one("Where", [g.one("Greater", [x, thr]), x, g.const(np.float32(0))])
+    if a["max_value"] is not None:
+        y = g.one("Clip", [y, g.const(np.float32(0)), g.const(np.float32(a["max_value"]))])
+    if a["negative_slope"]:
+        y = g.one("Sub", [y, g.one("Mul", [g.const(np.float32(a["negative_slope"])), g.one("Relu", [g.one("Sub", [thr, x])])])])
+    return y
+
+
+def _softmax(g: _Graph, op: Op, ins) -> str:
+    axes = list(op.attrs["axes"])
+    if len(axes) == 1:  # opset 13 and later: per axis
+        return g.one("Softmax", [ins[0]], axis=axes[0])
+    top = g.one("ReduceMax", [ins[0]], axes=axes, keepdims=1)
+    e = g.one("Exp", [g.one("Sub", [ins[0], top])])
+    return g.one("Div", [e, g.one("ReduceSum", [e, g.ints(axes)], keepdims=1)])
+
+
+def _param_or_float(g: _Graph, v) -> str:
+    return g.const(np.float32(v)) if isinstance(v, float) else g.const(g.plan.params[v], v)
+
+
+_MORE.update({
+    "relu": _relu,
+    "leaky_relu": lambda g, op, ins: g.one("LeakyRelu", [ins[0]], alpha=float(op.attrs["slope"])),
+    "elu": lambda g, op, ins: g.one("Elu", [ins[0]], alpha=float(op.attrs["alpha"])),
+    "prelu": lambda g, op, ins: g.one("PRelu", [ins[0], g.const(g.plan.params[op.attrs["alpha"]], op.attrs["alpha"])]),
+    "softmax": _softmax,
+    "rescale": lambda g, op, ins: g.one("Add", [g.one("Mul", [ins[0], _param_or_float(g, op.attrs["scale"])]),
+                                              _param_or_float(g, op.attrs["offset"])]),
+})
+
+
 def build(plan: Plan, layer_outputs: bool = False):
     """The plan as an ``onnx.ModelProto``, checked in full. ``layer_outputs`` adds each
     recurrent layer's output as a further graph output named ``layer:<path>``."""
