@@ -28,7 +28,6 @@ REFUSED = {
         "separable_conv": "does not map SeparableConv1D yet",
         "conv_lstm1d": "ONNX has no ConvLSTM operator",
         "conv_lstm3d": "ONNX has no ConvLSTM operator",
-        "tf_ops": "does not map [A-Za-z]+ yet",
     },
     "torch": {
         "conv_lstm2d": "PyTorch no ConvLSTM module",
@@ -38,7 +37,6 @@ REFUSED = {
         "separable_conv": "does not map SeparableConv1D yet",
         "conv_lstm1d": "PyTorch no ConvLSTM module",
         "conv_lstm3d": "PyTorch no ConvLSTM module",
-        "tf_ops": "does not map [A-Za-z]+ yet",
     },
 }
 #: The largest difference from Keras each runtime gave, over every sample (the report's numbers).

@@ -296,6 +296,75 @@ def _rescaling(low, layer, xs, args, kwargs):
     return [(_one(low, layer, "rescale", [x], x.rank, **attrs), mask if _keras3(low) else None)]
 
 
+
+# ---------------------------------------------------------------------- tensor operations (tf_ops)
+
+
+def _slice(low, layer, x: Value, spec) -> Value:
+    from ..kinds.tf_ops import slice_key
+
+    key = slice_key(layer, spec)
+    if Ellipsis in key:
+        at = key.index(Ellipsis)
+        key = key[:at] + (slice(None),) * (x.rank - len(key) + 1) + key[at + 1:]
+    if len(key) > x.rank:
+        raise ConfigError(f"layer '{layer.path}' ({layer.class_name}): index {key} has more entries than rank {x.rank}")
+    if key and key[0] != slice(None):
+        raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}) indexes the batch axis, which is not supported")
+    slices, picks = [], []
+    for axis, k in enumerate(key):
+        if isinstance(k, int):
+            picks.append((axis, k))
+        elif k != slice(None):
+            if k.step is not None and k.step < 0:
+                raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}) slices with a negative step, "
+                                       "which export does not map")
+            slices.append((axis, k.start, k.stop, k.step or 1))
+    return _one(low, layer, "slice", [x], x.rank - len(picks), x.dtype, slices=slices, picks=picks)
+
+
+def _reduction(low, layer, x: Value, fn: str, axis, keepdims: bool) -> Value:
+    from ..kinds.tf_ops import _axis
+
+    axes = _axis(layer, axis, x.rank)
+    if axes is None:
+        raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}) reduces over every axis, the batch included")
+    axes = sorted(set(axes))
+    return _one(low, layer, "reduce", [x], x.rank if keepdims else x.rank - len(axes), x.dtype, fn=fn, axes=axes,
+                keepdims=bool(keepdims))
+
+
+def _tf_op(low, layer, xs, args, kwargs):
+    """tf-keras TFOpLambda / SlicingOpLambda: the op's keywords are its node's."""
+    name = str(layer.config.get("function")).replace("math.", "")
+    values = [x for x, _ in xs]
+    if name == "__operators__.getitem":
+        return [(_slice(low, layer, values[0], kwargs.get("slice_spec")), None)]
+    if name == "concat":
+        axis = kwargs.get("axis", 0)
+        if not isinstance(axis, int) or isinstance(axis, bool) or not -values[0].rank <= axis < values[0].rank or \
+                axis % values[0].rank == 0:
+            raise UnsupportedError(f"layer '{layer.path}' (tf.concat): axis {axis!r} is not mapped")
+        return [(_one(low, layer, "concat", values, values[0].rank, values[0].dtype, axis=axis % values[0].rank), None)]
+    if name in ("reduce_mean", "reduce_sum", "reduce_max", "reduce_min"):
+        return [(_reduction(low, layer, values[0], name[7:], kwargs.get("axis"), kwargs.get("keepdims", False)), None)]
+    raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}): tf.{name} is not mapped")
+
+
+def _get_item(low, layer, xs, args, kwargs):
+    if len(args) < 2:
+        raise ConfigError(f"operation '{layer.path}' (GetItem) takes a tensor and an index")
+    return [(_slice(low, layer, _tensor(layer, args[0]), args[1]), None)]
+
+
+def _reduce_values(fn: str):
+    def mapping(low, layer, xs, args, kwargs):
+        x = _tensor(layer, args[0] if args else None)
+        return [(_reduction(low, layer, x, fn, layer.config.get("axis"), layer.config.get("keepdims", False)), None)]
+
+    return mapping
+
+
 MAPPINGS: Dict[str, Any] = {
     "conv1d": _conv1d,
     "batchnorm": _batchnorm,
@@ -324,4 +393,7 @@ MAPPINGS: Dict[str, Any] = {
     "prelu": _prelu,
     "softmax": _softmax,
     "rescaling": _rescaling,
+    "tf_op": _tf_op,
+    "get_item": _get_item,
+    **{f"reduce_{fn}": _reduce_values(fn) for fn in ("mean", "sum", "max", "min")},
 }

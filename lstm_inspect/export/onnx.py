@@ -423,6 +423,30 @@ _MORE.update({
 })
 
 
+def _slice(g: _Graph, op: Op, ins) -> str:
+    a, y = op.attrs, ins[0]
+    if a["slices"]:
+        big = 2**62
+        starts = [0 if s is None else s for _, s, _, _ in a["slices"]]
+        ends = [big if e is None else e for _, _, e, _ in a["slices"]]
+        y = g.one("Slice", [y, g.ints(starts), g.ints(ends), g.ints([ax for ax, _, _, _ in a["slices"]]),
+                            g.ints([st for _, _, _, st in a["slices"]])])
+    for axis, index in sorted(a["picks"], reverse=True):  # the last axis first: the others keep their place
+        y = g.one("Gather", [y, g.const(np.int64(index))], axis=axis)
+    return y
+
+
+def _reduce(g: _Graph, op: Op, ins) -> str:
+    a = op.attrs
+    name = {"mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin"}[a["fn"]]
+    if name == "ReduceSum":  # opset 13 and later: axes as an input
+        return g.one(name, [ins[0], g.ints(a["axes"])], keepdims=int(a["keepdims"]))
+    return g.one(name, [ins[0]], axes=list(a["axes"]), keepdims=int(a["keepdims"]))
+
+
+_MORE.update({"slice": _slice, "reduce": _reduce})
+
+
 def build(plan: Plan, layer_outputs: bool = False):
     """The plan as an ``onnx.ModelProto``, checked in full. ``layer_outputs`` adds each
     recurrent layer's output as a further graph output named ``layer:<path>``."""

@@ -158,7 +158,8 @@ class _Writer:
                 self.emit(f"{out[0]} = ({v[0]} * {m}).sum(dim=1) / {m}.sum(dim=1).clamp(min=1)  # the mean over live steps")
         elif op.op in _SIMPLE:
             self.emit(f"{out[0]} = " + _SIMPLE[op.op].format(x=v[0], y=v[-1], **a))
-        elif op.op in ("conv1d", "batchnorm", "layernorm", "pool1d", "relu", "prelu", "softmax", "rescale"):
+        elif op.op in ("conv1d", "batchnorm", "layernorm", "pool1d", "relu", "prelu", "softmax", "rescale", "slice",
+                       "reduce"):
             getattr(self, op.op)(op)
         elif op.op == "recurrent":
             self.recurrent(op)
@@ -243,6 +244,21 @@ class _Writer:
             return
         self.emit(f"{y} = torch.exp({x} - {x}.amax(dim={tuple(axes)!r}, keepdim=True))  # Softmax over axes {axes}")
         self.emit(f"{y} = {y} / {y}.sum(dim={tuple(axes)!r}, keepdim=True)")
+
+    def slice(self, op: Op) -> None:
+        a = op.attrs
+        rank = 1 + max([ax for ax, *_ in a["slices"]] + [ax for ax, _ in a["picks"]] + [0])
+        key = [":"] * rank
+        for axis, start, stop, step in a["slices"]:
+            key[axis] = ":".join("" if v is None else str(v) for v in (start, stop)) + ("" if step == 1 else f":{step}")
+        for axis, index in a["picks"]:
+            key[axis] = str(index)
+        self.emit(f"{op.outs[0]} = {op.ins[0]}[{', '.join(key)}]")
+
+    def reduce(self, op: Op) -> None:
+        a = op.attrs
+        fn = {"mean": "mean", "sum": "sum", "max": "amax", "min": "amin"}[a["fn"]]
+        self.emit(f"{op.outs[0]} = {op.ins[0]}.{fn}(dim={tuple(a['axes'])!r}, keepdim={a['keepdims']})")
 
     def rescale(self, op: Op) -> None:
         self.emit(f"{op.outs[0]} = {op.ins[0]} * {self._tensor(op, 'scale')} + {self._tensor(op, 'offset')}  # Rescaling")
