@@ -45,13 +45,44 @@ def _conv1d(low, layer, xs, args, kwargs):
         kernel = flip_kernel(kernel)
     if int(layer.config.get("groups", 1) or 1) != 1:
         raise UnsupportedError(f"layer '{layer.path}' (Conv1D) has groups > 1, which export does not map")
+    bias = w[1] if layer.config.get("use_bias", True) and len(w) > 1 else None
+    y = _conv_op(low, layer, x, low.param(layer, "kernel", kernel), bias, 1)
+    return [(act(low, layer, y, activation_name(layer.config.get("activation", "linear"))), None)]
+
+
+def _conv_op(low, layer, x: Value, kernel: str, bias, groups: int) -> Value:
+    """The plan's ``conv1d``: kernel (size, in / groups, out), Keras layout."""
     padding = layer.config.get("padding", "valid")
     if padding not in ("valid", "same", "causal"):
-        raise UnsupportedError(f"layer '{layer.path}' (Conv1D): padding {padding!r}")
-    bias = w[1] if layer.config.get("use_bias", True) and len(w) > 1 else None
-    y = _one(low, layer, "conv1d", [x], 3, kernel=low.param(layer, "kernel", kernel),
-             bias=None if bias is None else low.param(layer, "bias", bias), size=int(kernel.shape[0]),
-             strides=_ints(layer, "strides", 1)[0], dilation=_ints(layer, "dilation_rate", 1)[0], padding=padding)
+        raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}): padding {padding!r}")
+    size = int(low.plan.params[kernel].shape[0])
+    return _one(low, layer, "conv1d", [x], 3, kernel=kernel, bias=None if bias is None else low.param(layer, "bias", bias),
+                size=size, strides=_ints(layer, "strides", 1)[0], dilation=_ints(layer, "dilation_rate", 1)[0],
+                padding=padding, groups=groups)
+
+
+def _separable_conv1d(low, layer, xs, args, kwargs):
+    """A depthwise convolution (groups = channels: input channel c gives outputs c*m .. c*m+m-1,
+    as Keras's (k, C, m) kernel read as (k, 1, C*m)), then a pointwise one (a dense over
+    channels), the bias, the activation: as run computes it."""
+    from ..kinds.activations import activation_name
+    from .plan import act
+
+    (x, _) = xs[0]
+    _channels_last(layer)
+    w = [np.asarray(a.value, np.float32) for a in layer.weights]
+    if len(w) < 2 or w[0].ndim != 3 or w[1].ndim != 3 or w[1].shape[:2] != (1, w[0].shape[1] * w[0].shape[2]):
+        raise ConfigError(f"layer '{layer.path}' (SeparableConv1D) has no (k, C, m) and (1, C*m, filters) kernels")
+    depthwise, pointwise = w[0], w[1]
+    channels = depthwise.shape[1]
+    kernel = low.param(layer, "depthwise_kernel", depthwise.reshape(depthwise.shape[0], 1, channels * depthwise.shape[2]))
+    y = _conv_op(low, layer, x, kernel, None, channels)
+    bias = w[2] if layer.config.get("use_bias", True) and len(w) > 2 else None
+    p = low.plan
+    (y,) = p.add("dense", [y], [p.value(3, hint=layer.name)], layer.path, f"{low.module(layer)}_pointwise",
+                 kernel=low.param(layer, "pointwise_kernel", pointwise[0]),
+                 bias=None if bias is None else low.param(layer, "bias", bias),
+                 units=pointwise.shape[2], features=pointwise.shape[1])
     return [(act(low, layer, y, activation_name(layer.config.get("activation", "linear"))), None)]
 
 
@@ -367,6 +398,7 @@ def _reduce_values(fn: str):
 
 MAPPINGS: Dict[str, Any] = {
     "conv1d": _conv1d,
+    "separable_conv1d": _separable_conv1d,
     "batchnorm": _batchnorm,
     "layernorm": _layernorm,
     "max_pool_1d": _pool1d("max"),

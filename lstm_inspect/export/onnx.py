@@ -317,9 +317,14 @@ def _conv1d(g: _Graph, op: Op, ins) -> str:
     a, p = op.attrs, g.plan.params
     k, d = a["size"], a["dilation"]
     xt = g.one("Transpose", [ins[0]], perm=[0, 2, 1])  # (batch, channels, steps)
-    attrs = {"kernel_shape": [k], "strides": [a["strides"]], "dilations": [d]}
+    attrs = {"kernel_shape": [k], "strides": [a["strides"]], "dilations": [d], "group": a.get("groups", 1)}
     if a["padding"] == "causal":  # d (k - 1) zeros before the first step
         xt = g.one("Pad", [xt, g.ints([0, 0, d * (k - 1), 0, 0, 0])])
+    elif a["padding"] == "same" and d > 1:  # onnxruntime's SAME lacks dilation; Keras: strides 1 with it
+        if a["strides"] != 1:
+            raise UnsupportedError(f"layer '{op.layer}': padding 'same' with strides and dilation both > 1")
+        total = d * (k - 1)  # TensorFlow's SAME: the odd padding step goes at the end
+        xt = g.one("Pad", [xt, g.ints([0, 0, total // 2, 0, 0, total - total // 2])])
     elif a["padding"] == "same":  # TensorFlow's SAME: the odd padding step goes at the end
         attrs["auto_pad"] = "SAME_UPPER"
     W = g.const(np.ascontiguousarray(p[a["kernel"]].transpose(2, 1, 0)), f"{op.module}.weight")

@@ -175,8 +175,10 @@ class _Writer:
         params = {"weight": K.transpose(2, 1, 0)}
         if a["bias"]:
             params["bias"] = p[a["bias"]]
-        self.declare(op.module, f"nn.Conv1d({K.shape[1]}, {K.shape[2]}, {k}, stride={s}, dilation={d}, "
-                                f"bias={bool(a['bias'])})", params)
+        g = a.get("groups", 1)
+        groups = f", groups={g}" if g != 1 else ""
+        self.declare(op.module, f"nn.Conv1d({K.shape[1] * g}, {K.shape[2]}, {k}, stride={s}, dilation={d}, "
+                                f"bias={bool(a['bias'])}{groups})", params)
         xt = f"{x}.transpose(1, 2)"
         if a["padding"] == "causal":
             xt = f"F.pad({xt}, ({d * (k - 1)}, 0))"
