@@ -23,7 +23,6 @@ REFUSED = {
         "activations": "'selu' is not among the activations of ONNX's RNN operator",
         "conv_lstm2d": "ONNX has no ConvLSTM operator",
         "timedistributed_conv": "wraps Conv2D, which export maps only for Dense",
-        "attention_layers": "does not map Attention yet",
         "multi_head_attention": "does not map MultiHeadAttention yet",
         "conv_lstm1d": "ONNX has no ConvLSTM operator",
         "conv_lstm3d": "ONNX has no ConvLSTM operator",
@@ -31,7 +30,6 @@ REFUSED = {
     "torch": {
         "conv_lstm2d": "PyTorch no ConvLSTM module",
         "timedistributed_conv": "wraps Conv2D, which export maps only for Dense",
-        "attention_layers": "does not map Attention yet",
         "multi_head_attention": "does not map MultiHeadAttention yet",
         "conv_lstm1d": "PyTorch no ConvLSTM module",
         "conv_lstm3d": "PyTorch no ConvLSTM module",

@@ -217,6 +217,15 @@ def _expand_dims(low, layer, xs, args, kwargs):
     return [(_one(low, layer, "expand_dims", [x], x.rank + 1, x.dtype, axis=axis), None)]
 
 
+def _convert_to_tensor(low, layer, xs, args, kwargs):
+    x = _tensor(layer, args[0] if args else None)
+    dtype = layer.config.get("dtype")
+    if dtype not in (None, x.dtype) or not (dtype is None or dtype == "bool" or x.dtype != "bool"):
+        raise UnsupportedError(f"operation '{layer.path}' (ConvertToTensor) converts {x.dtype} to {dtype}, which export "
+                               "does not map")
+    return [(x, None)]
+
+
 def _zeros_like(low, layer, xs, args, kwargs):
     x = _tensor(layer, args[0] if args else None)
     dtype = "bool" if layer.config.get("dtype") == "bool" else "float32"
@@ -382,6 +391,12 @@ def _tf_op(low, layer, xs, args, kwargs):
     raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}): tf.{name} is not mapped")
 
 
+def _attention_lower(low, layer, xs, args, kwargs):
+    from .attention import lower
+
+    return lower(low, layer, xs, args, kwargs)
+
+
 def _get_item(low, layer, xs, args, kwargs):
     if len(args) < 2:
         raise ConfigError(f"operation '{layer.path}' (GetItem) takes a tensor and an index")
@@ -413,6 +428,7 @@ MAPPINGS: Dict[str, Any] = {
     "not_equal": _not_equal,
     "expand_dims": _expand_dims,
     "zeros_like": _zeros_like,
+    "convert_to_tensor": _convert_to_tensor,
     "logical_or": _logical("or"),
     "logical_and": _logical("and"),
     "logical_not": _logical("not"),
@@ -426,6 +442,7 @@ MAPPINGS: Dict[str, Any] = {
     "softmax": _softmax,
     "rescaling": _rescaling,
     "tf_op": _tf_op,
+    "attention": lambda *a: _attention_lower(*a),
     "get_item": _get_item,
     **{f"reduce_{fn}": _reduce_values(fn) for fn in ("mean", "sum", "max", "min")},
 }

@@ -449,7 +449,13 @@ def _reduce(g: _Graph, op: Op, ins) -> str:
     return g.one(name, [ins[0]], axes=list(a["axes"]), keepdims=int(a["keepdims"]))
 
 
-_MORE.update({"slice": _slice, "reduce": _reduce})
+def _attention(g: _Graph, op: Op, ins) -> str:
+    from .attention import onnx_attention
+
+    return onnx_attention(g, op, ins)
+
+
+_MORE.update({"slice": _slice, "reduce": _reduce, "attention": _attention})
 
 
 def build(plan: Plan, layer_outputs: bool = False):

@@ -161,6 +161,11 @@ class _Writer:
         elif op.op in ("conv1d", "batchnorm", "layernorm", "pool1d", "relu", "prelu", "softmax", "rescale", "slice",
                        "reduce"):
             getattr(self, op.op)(op)
+        elif op.op == "attention":
+            from .attention import torch_attention
+
+            for line in torch_attention(self, op):
+                self.emit(line)
         elif op.op == "recurrent":
             self.recurrent(op)
         elif op.op == "bidirectional":

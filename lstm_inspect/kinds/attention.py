@@ -281,11 +281,13 @@ ATTENTION = Kind(
     names=("Attention",), family="attention", compute=_attention(dot_scores), output_shape=_shape,
     weights=_dot_weights, var_names=("scale", "concat_score_weight"), refuse=_refuse_dot,
     keys={"use_scale": ANY, "score_mode": ("dot", "concat", None), "dropout": ANY, "causal": ANY},
+    exports={"onnx": "attention", "torch": "attention"},
 )
 ADDITIVE_ATTENTION = Kind(
     names=("AdditiveAttention",), family="attention", compute=_attention(additive_scores), output_shape=_shape,
     weights=lambda c, children: (int(bool(c.get("use_scale", True))), 0), var_names=("scale",),
     keys={"use_scale": ANY, "dropout": ANY, "causal": ANY},
+    exports={"onnx": "attention", "torch": "attention"},
 )
 
 KINDS = [ATTENTION, ADDITIVE_ATTENTION, MULTI_HEAD_ATTENTION]
