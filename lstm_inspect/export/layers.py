@@ -397,6 +397,12 @@ def _attention_lower(low, layer, xs, args, kwargs):
     return lower(low, layer, xs, args, kwargs)
 
 
+def _mha_lower(low, layer, xs, args, kwargs):
+    from .attention import lower_mha
+
+    return lower_mha(low, layer, xs, args, kwargs)
+
+
 def _get_item(low, layer, xs, args, kwargs):
     if len(args) < 2:
         raise ConfigError(f"operation '{layer.path}' (GetItem) takes a tensor and an index")
@@ -443,6 +449,7 @@ MAPPINGS: Dict[str, Any] = {
     "rescaling": _rescaling,
     "tf_op": _tf_op,
     "attention": lambda *a: _attention_lower(*a),
+    "multi_head_attention": lambda *a: _mha_lower(*a),
     "get_item": _get_item,
     **{f"reduce_{fn}": _reduce_values(fn) for fn in ("mean", "sum", "max", "min")},
 }

@@ -455,7 +455,13 @@ def _attention(g: _Graph, op: Op, ins) -> str:
     return onnx_attention(g, op, ins)
 
 
-_MORE.update({"slice": _slice, "reduce": _reduce, "attention": _attention})
+def _mha(g: _Graph, op: Op, ins) -> str:
+    from .attention import onnx_mha
+
+    return onnx_mha(g, op, ins)
+
+
+_MORE.update({"slice": _slice, "reduce": _reduce, "attention": _attention, "mha": _mha})
 
 
 def build(plan: Plan, layer_outputs: bool = False):

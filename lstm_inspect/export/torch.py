@@ -166,6 +166,11 @@ class _Writer:
 
             for line in torch_attention(self, op):
                 self.emit(line)
+        elif op.op == "mha":
+            from .attention import torch_mha
+
+            for line in torch_mha(self, op):
+                self.emit(line)
         elif op.op == "recurrent":
             self.recurrent(op)
         elif op.op == "bidirectional":

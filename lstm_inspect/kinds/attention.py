@@ -275,6 +275,7 @@ MULTI_HEAD_ATTENTION = Kind(
           "output_shape": _output_shape, "attention_axes": _attention_axes, "softmax_robust_masking": ANY,
           "use_gate": (False, None), "sliding_window": (None,), "flash_attention": (None, False),
           "query_shape": ANY, "key_shape": ANY, "value_shape": ANY},
+    exports={"onnx": "multi_head_attention", "torch": "multi_head_attention"},
 )
 
 ATTENTION = Kind(
