@@ -23,13 +23,8 @@ REFUSED = {
         "activations": "'selu' is not among the activations of ONNX's RNN operator",
         "conv_lstm2d": "ONNX has no ConvLSTM operator",
         "timedistributed_conv": "wraps Conv2D, which export maps only for Dense",
-        "activation_layers": "does not map ReLU yet",
-        "attention_layers": "does not map Attention yet",
-        "multi_head_attention": "does not map MultiHeadAttention yet",
-        "separable_conv": "does not map SeparableConv1D yet",
         "conv_lstm1d": "ONNX has no ConvLSTM operator",
         "conv_lstm3d": "ONNX has no ConvLSTM operator",
-        "tf_ops": "does not map [A-Za-z]+ yet",
         "bidir_convlstm": "ONNX and PyTorch have no ConvLSTM",
         "concat_time_masked": "joins masked sequences along time",
         "flatten_channels_first": "is channels_first, which export does not map",
@@ -42,13 +37,8 @@ REFUSED = {
     "torch": {
         "conv_lstm2d": "PyTorch no ConvLSTM module",
         "timedistributed_conv": "wraps Conv2D, which export maps only for Dense",
-        "activation_layers": "does not map ReLU yet",
-        "attention_layers": "does not map Attention yet",
-        "multi_head_attention": "does not map MultiHeadAttention yet",
-        "separable_conv": "does not map SeparableConv1D yet",
         "conv_lstm1d": "PyTorch no ConvLSTM module",
         "conv_lstm3d": "PyTorch no ConvLSTM module",
-        "tf_ops": "does not map [A-Za-z]+ yet",
         "bidir_convlstm": "ONNX and PyTorch have no ConvLSTM",
         "concat_time_masked": "joins masked sequences along time",
         "flatten_channels_first": "is channels_first, which export does not map",
@@ -394,3 +384,20 @@ def test_real_files_without_predictions_export_to_what_run_computes(name, tmp_pa
 def test_report_worst_differences():
     """Printed with -s: the largest difference from Keras each runtime gave."""
     print(f"\nexport: worst |exported - Keras| onnx {WORST['onnx']:.3g}, torch {WORST['torch']:.3g}")
+
+
+def test_new_kinds_refuse_what_they_do_not_map_by_name(tmp_path):
+    """A negative slice step and returned attention scores are refused, never written."""
+    model = lstm_inspect.load("sample_models/k2/tf_ops.h5")
+    (layer,) = [x for x in model.layers if x.name == "tf.__operators__.getitem_3"]
+    layer.inbound_nodes[0][3]["slice_spec"][1]["step"] = -2
+    for export in (lambda: export_onnx(model, tmp_path / "m.onnx"), lambda: export_torch(model, tmp_path / "t")):
+        with pytest.raises(UnsupportedError, match="slices with a negative step, which export does not map"):
+            export()
+    model = lstm_inspect.load("sample_models/k2/attention_layers.h5")
+    (layer,) = [x for x in model.layers if x.name == "dot"]
+    for entry in layer.inbound_nodes[0]:
+        entry[3]["return_attention_scores"] = True
+    with pytest.raises(UnsupportedError, match="returns its attention scores, which export does not map"):
+        export_onnx(model, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists() and not (tmp_path / "t").exists()

@@ -322,9 +322,14 @@ def _conv1d(g: _Graph, op: Op, ins) -> str:
     a, p = op.attrs, g.plan.params
     k, d = a["size"], a["dilation"]
     xt = g.one("Transpose", [ins[0]], perm=[0, 2, 1])  # (batch, channels, steps)
-    attrs = {"kernel_shape": [k], "strides": [a["strides"]], "dilations": [d]}
+    attrs = {"kernel_shape": [k], "strides": [a["strides"]], "dilations": [d], "group": a.get("groups", 1)}
     if a["padding"] == "causal":  # d (k - 1) zeros before the first step
         xt = g.one("Pad", [xt, g.ints([0, 0, d * (k - 1), 0, 0, 0])])
+    elif a["padding"] == "same" and d > 1:  # onnxruntime's SAME lacks dilation; Keras: strides 1 with it
+        if a["strides"] != 1:
+            raise UnsupportedError(f"layer '{op.layer}': padding 'same' with strides and dilation both > 1")
+        total = d * (k - 1)  # TensorFlow's SAME: the odd padding step goes at the end
+        xt = g.one("Pad", [xt, g.ints([0, 0, total // 2, 0, 0, total - total // 2])])
     elif a["padding"] == "same":  # TensorFlow's SAME: the odd padding step goes at the end
         attrs["auto_pad"] = "SAME_UPPER"
     W = g.const(np.ascontiguousarray(p[a["kernel"]].transpose(2, 1, 0)), f"{op.module}.weight")
@@ -386,6 +391,82 @@ _MORE = {
     "reduce_any": lambda g, op, ins: _reduce_bool(g, ins[0], "ReduceMax", op.attrs["axis"]),
     "reduce_all": lambda g, op, ins: _reduce_bool(g, ins[0], "ReduceMin", op.attrs["axis"]),
 }
+
+
+def _relu(g: _Graph, op: Op, ins) -> str:
+    """tf-keras / Keras 3 relu: x above the threshold else 0, clipped to [0, max_value],
+    minus negative_slope * relu(threshold - x)."""
+    a, x = op.attrs, ins[0]
+    thr = g.const(np.float32(a["threshold"]))
+    if a["threshold"] == 0:
+        y = g.one("Relu", [x])
+    else:
+        y = g.one("Where", [g.one("Greater", [x, thr]), x, g.const(np.float32(0))])
+    if a["max_value"] is not None:
+        y = g.one("Clip", [y, g.const(np.float32(0)), g.const(np.float32(a["max_value"]))])
+    if a["negative_slope"]:
+        y = g.one("Sub", [y, g.one("Mul", [g.const(np.float32(a["negative_slope"])), g.one("Relu", [g.one("Sub", [thr, x])])])])
+    return y
+
+
+def _softmax(g: _Graph, op: Op, ins) -> str:
+    axes = list(op.attrs["axes"])
+    if len(axes) == 1:  # opset 13 and later: per axis
+        return g.one("Softmax", [ins[0]], axis=axes[0])
+    top = g.one("ReduceMax", [ins[0]], axes=axes, keepdims=1)
+    e = g.one("Exp", [g.one("Sub", [ins[0], top])])
+    return g.one("Div", [e, g.one("ReduceSum", [e, g.ints(axes)], keepdims=1)])
+
+
+def _param_or_float(g: _Graph, v) -> str:
+    return g.const(np.float32(v)) if isinstance(v, float) else g.const(g.plan.params[v], v)
+
+
+_MORE.update({
+    "relu": _relu,
+    "leaky_relu": lambda g, op, ins: g.one("LeakyRelu", [ins[0]], alpha=float(op.attrs["slope"])),
+    "elu": lambda g, op, ins: g.one("Elu", [ins[0]], alpha=float(op.attrs["alpha"])),
+    "prelu": lambda g, op, ins: g.one("PRelu", [ins[0], g.const(g.plan.params[op.attrs["alpha"]], op.attrs["alpha"])]),
+    "softmax": _softmax,
+    "rescale": lambda g, op, ins: g.one("Add", [g.one("Mul", [ins[0], _param_or_float(g, op.attrs["scale"])]),
+                                              _param_or_float(g, op.attrs["offset"])]),
+})
+
+
+def _slice(g: _Graph, op: Op, ins) -> str:
+    a, y = op.attrs, ins[0]
+    if a["slices"]:
+        big = 2**62
+        starts = [0 if s is None else s for _, s, _, _ in a["slices"]]
+        ends = [big if e is None else e for _, _, e, _ in a["slices"]]
+        y = g.one("Slice", [y, g.ints(starts), g.ints(ends), g.ints([ax for ax, _, _, _ in a["slices"]]),
+                            g.ints([st for _, _, _, st in a["slices"]])])
+    for axis, index in sorted(a["picks"], reverse=True):  # the last axis first: the others keep their place
+        y = g.one("Gather", [y, g.const(np.int64(index))], axis=axis)
+    return y
+
+
+def _reduce(g: _Graph, op: Op, ins) -> str:
+    a = op.attrs
+    name = {"mean": "ReduceMean", "sum": "ReduceSum", "max": "ReduceMax", "min": "ReduceMin"}[a["fn"]]
+    if name == "ReduceSum":  # opset 13 and later: axes as an input
+        return g.one(name, [ins[0], g.ints(a["axes"])], keepdims=int(a["keepdims"]))
+    return g.one(name, [ins[0]], axes=list(a["axes"]), keepdims=int(a["keepdims"]))
+
+
+def _attention(g: _Graph, op: Op, ins) -> str:
+    from .attention import onnx_attention
+
+    return onnx_attention(g, op, ins)
+
+
+def _mha(g: _Graph, op: Op, ins) -> str:
+    from .attention import onnx_mha
+
+    return onnx_mha(g, op, ins)
+
+
+_MORE.update({"slice": _slice, "reduce": _reduce, "attention": _attention, "mha": _mha})
 
 
 def build(plan: Plan, layer_outputs: bool = False):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -20,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
 from ..forward.executor import tensor_arguments, zero_output_in_bidirectional
-from ..forward.graph import io_refs, resolve, resolve_legacy
+from ..forward.graph import io_refs, parse_calls, resolve, resolve_legacy
 from ..forward.signature import input_signature
 from ..forward.walk import SEQUENTIAL_CALL, Step, walk
 from ..kinds.activations import activation_name
@@ -101,6 +102,9 @@ class Lowering:
         version = parse_version(model.semantics_version)
         self.keras_major = version[0] if version else 2  # where Keras's generations differ, the writer's decides
         self.modules: Dict[str, str] = {}
+        self._readers: List[Counter] = []
+        #: names of the values the current call reads that another call reads too
+        self.shared: set = set()
         sig = input_signature(model)
         self.plan = Plan(inputs=[], hard_sigmoid=self.flavour)
         for name, shape, dtype in sig:
@@ -138,7 +142,13 @@ class Lowering:
         return self.plan
 
     def container(self, layers, class_name, input_layers, output_layers, ins: List[Sym]) -> List[Sym]:
-        return walk(layers, class_name, input_layers, output_layers, list(ins), self.visit)
+        # how many calls read each tensor (Keras 3 MultiHeadAttention clears its inputs' masks)
+        self._readers.append(Counter(ref for layer in layers for call in parse_calls(layer.inbound_nodes)
+                                     for ref in set(call.refs)))
+        try:
+            return walk(layers, class_name, input_layers, output_layers, list(ins), self.visit)
+        finally:
+            self._readers.pop()
 
     def visit(self, step: Step) -> List[Sym]:
         layer, call = step.layer, step.call
@@ -146,11 +156,13 @@ class Lowering:
         kwargs: Dict[str, Any] = {}
         args: List[Any] = []
         if call is not SEQUENTIAL_CALL:
+            get = lambda ref: step.lookup(ref)  # noqa: E731
             if call.keras3:
-                get = lambda ref: step.lookup(ref)  # noqa: E731
                 args, kwargs = resolve(call.args, get), resolve(call.kwargs, get)
             else:  # tf.keras tensors given as keywords (lstm(x, mask=m)) are [layer, node, tensor] refs
                 args, kwargs = xs, resolve_legacy(call.kwargs, step.lookup)
+            readers = self._readers[-1] if self._readers else Counter()
+            self.shared = {step.lookup(ref)[0].name for ref in call.refs if readers[ref] > 1}
             if isinstance(kwargs.get("mask"), (tuple, list)) and kwargs["mask"] and isinstance(kwargs["mask"][0], Value):
                 kwargs["mask"] = [kwargs["mask"]]
             if call.keras3 and kwargs.get("mask") is None and tensor_arguments(call) > 1:

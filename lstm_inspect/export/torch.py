@@ -47,6 +47,8 @@ _SIMPLE = {
     "logical_not": "~{x}",
     "reduce_any": "{x}.any(dim={axis})",
     "reduce_all": "{x}.all(dim={axis})",
+    "leaky_relu": "F.leaky_relu({x}, {slope!r})",
+    "elu": "F.elu({x}, alpha={alpha!r})",
 }
 
 
@@ -158,8 +160,19 @@ class _Writer:
                 self.emit(f"{out[0]} = {live}.sum(dim=1) / {m}.sum(dim=1)  # the mean over live steps (0/0: NaN)")
         elif op.op in _SIMPLE:
             self.emit(f"{out[0]} = " + _SIMPLE[op.op].format(x=v[0], y=v[-1], **a))
-        elif op.op in ("conv1d", "batchnorm", "layernorm", "pool1d"):
+        elif op.op in ("conv1d", "batchnorm", "layernorm", "pool1d", "relu", "prelu", "softmax", "rescale", "slice",
+                       "reduce"):
             getattr(self, op.op)(op)
+        elif op.op == "attention":
+            from .attention import torch_attention
+
+            for line in torch_attention(self, op):
+                self.emit(line)
+        elif op.op == "mha":
+            from .attention import torch_mha
+
+            for line in torch_mha(self, op):
+                self.emit(line)
         elif op.op == "recurrent":
             self.recurrent(op)
         elif op.op == "bidirectional":
@@ -174,8 +187,10 @@ class _Writer:
         params = {"weight": K.transpose(2, 1, 0)}
         if a["bias"]:
             params["bias"] = p[a["bias"]]
-        self.declare(op.module, f"nn.Conv1d({K.shape[1]}, {K.shape[2]}, {k}, stride={s}, dilation={d}, "
-                                f"bias={bool(a['bias'])})", params)
+        g = a.get("groups", 1)
+        groups = f", groups={g}" if g != 1 else ""
+        self.declare(op.module, f"nn.Conv1d({K.shape[1] * g}, {K.shape[2]}, {k}, stride={s}, dilation={d}, "
+                                f"bias={bool(a['bias'])}{groups})", params)
         xt = f"{x}.transpose(1, 2)"
         if a["padding"] == "causal":
             xt = f"F.pad({xt}, ({d * (k - 1)}, 0))"
@@ -205,6 +220,62 @@ class _Writer:
         self.helpers = True
         self.emit(f'{op.outs[0]} = pool1d({op.ins[0]}, "{a["kind"]}", {a["size"]}, {a["strides"]}, '
                   f'same={a["padding"] == "same"})')
+
+    def relu(self, op: Op) -> None:
+        a, x, y = op.attrs, op.ins[0], op.outs[0]
+        thr = a["threshold"]
+        expr = f"torch.relu({x})" if thr == 0 else f"torch.where({x} > {thr!r}, {x}, torch.zeros_like({x}))"
+        if a["max_value"] is not None:
+            expr = f"{expr}.clamp(0.0, {a['max_value']!r})"
+        if a["negative_slope"]:
+            expr = f"{expr} - {a['negative_slope']!r} * torch.relu({thr!r} - {x})"
+        self.emit(f"{y} = {expr}  # ReLU")
+
+    def _tensor(self, op: Op, key: str) -> str:
+        """An attribute that is a float or a parameter of the plan, as an expression."""
+        v = op.attrs[key]
+        if isinstance(v, float):
+            return repr(v)
+        self.params = True
+        name = v.split(".")[-1]
+        line = self.declared.get(op.module)
+        array = self.plan.params[v]
+        if line is None:
+            keys = [k for k in ("alpha", "scale", "offset") if isinstance(op.attrs.get(k), str)]
+            sizes = ", ".join(f"{k}={tuple(self.plan.params[op.attrs[k]].shape)!r}" for k in keys)
+            self.declare(op.module, f"Params({sizes})", {k: self.plan.params[op.attrs[k]] for k in keys})
+        assert self.state[f"{op.module}.{name}"].shape == array.shape
+        return f"self.{op.module}.{name}"
+
+    def prelu(self, op: Op) -> None:
+        x, alpha = op.ins[0], self._tensor(op, "alpha")
+        self.emit(f"{op.outs[0]} = torch.relu({x}) - {alpha} * torch.relu(-{x})  # PReLU")
+
+    def softmax(self, op: Op) -> None:
+        axes, x, y = op.attrs["axes"], op.ins[0], op.outs[0]
+        if len(axes) == 1:
+            self.emit(f"{y} = torch.softmax({x}, dim={axes[0]})")
+            return
+        self.emit(f"{y} = torch.exp({x} - {x}.amax(dim={tuple(axes)!r}, keepdim=True))  # Softmax over axes {axes}")
+        self.emit(f"{y} = {y} / {y}.sum(dim={tuple(axes)!r}, keepdim=True)")
+
+    def slice(self, op: Op) -> None:
+        a = op.attrs
+        rank = 1 + max([ax for ax, *_ in a["slices"]] + [ax for ax, _ in a["picks"]] + [0])
+        key = [":"] * rank
+        for axis, start, stop, step in a["slices"]:
+            key[axis] = ":".join("" if v is None else str(v) for v in (start, stop)) + ("" if step == 1 else f":{step}")
+        for axis, index in a["picks"]:
+            key[axis] = str(index)
+        self.emit(f"{op.outs[0]} = {op.ins[0]}[{', '.join(key)}]")
+
+    def reduce(self, op: Op) -> None:
+        a = op.attrs
+        fn = {"mean": "mean", "sum": "sum", "max": "amax", "min": "amin"}[a["fn"]]
+        self.emit(f"{op.outs[0]} = {op.ins[0]}.{fn}(dim={tuple(a['axes'])!r}, keepdim={a['keepdims']})")
+
+    def rescale(self, op: Op) -> None:
+        self.emit(f"{op.outs[0]} = {op.ins[0]} * {self._tensor(op, 'scale')} + {self._tensor(op, 'offset')}  # Rescaling")
 
     # ---------------------------------------------------------------- recurrent
 

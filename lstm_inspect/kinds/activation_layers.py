@@ -171,16 +171,21 @@ def rescaling(layer, xs, masks, call, ctx):
     return [y.astype(np.float32)], [masks[0] if ctx.keras3 else None]
 
 
+def _exports(name: str) -> dict:
+    return {"onnx": name, "torch": name}
+
+
 def _kind(name: str, compute, keys, streams=stepwise, **more) -> Kind:
     return Kind(names=(name,), family="activation_layers", compute=compute, output_shape=same_shape, streams=streams,
                 keys=dict.fromkeys(keys, ANY), **more)
 
 
 KINDS = [
-    _kind("ReLU", relu, ("max_value", "negative_slope", "threshold")),
-    _kind("LeakyReLU", leaky_relu, ("alpha", "negative_slope")),
-    _kind("PReLU", prelu, ("shared_axes",), _prelu_streams, weights=lambda c, children: (1, 0), var_names=("alpha",)),
-    _kind("ELU", elu, ("alpha",)),
-    _kind("Softmax", softmax, ("axis", "robust_masking"), stepwise_on("axis")),
-    _kind("Rescaling", rescaling, ("scale", "offset")),
+    _kind("ReLU", relu, ("max_value", "negative_slope", "threshold"), exports=_exports("relu")),
+    _kind("LeakyReLU", leaky_relu, ("alpha", "negative_slope"), exports=_exports("leaky_relu")),
+    _kind("PReLU", prelu, ("shared_axes",), _prelu_streams, weights=lambda c, children: (1, 0), var_names=("alpha",),
+          exports=_exports("prelu")),
+    _kind("ELU", elu, ("alpha",), exports=_exports("elu")),
+    _kind("Softmax", softmax, ("axis", "robust_masking"), stepwise_on("axis"), exports=_exports("softmax")),
+    _kind("Rescaling", rescaling, ("scale", "offset"), exports=_exports("rescaling")),
 ]

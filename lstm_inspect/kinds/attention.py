@@ -277,17 +277,20 @@ MULTI_HEAD_ATTENTION = Kind(
           "output_shape": _output_shape, "attention_axes": _attention_axes, "softmax_robust_masking": ANY,
           "use_gate": (False, None), "sliding_window": (None,), "flash_attention": (None, False),
           "query_shape": ANY, "key_shape": ANY, "value_shape": ANY},
+    exports={"onnx": "multi_head_attention", "torch": "multi_head_attention"},
 )
 
 ATTENTION = Kind(
     names=("Attention",), family="attention", compute=_attention(dot_scores), output_shape=_shape,
     weights=_dot_weights, var_names=("scale", "concat_score_weight"), refuse=_refuse_dot,
     keys={"use_scale": ANY, "score_mode": ("dot", "concat", None), "dropout": ANY, "causal": ANY},
+    exports={"onnx": "attention", "torch": "attention"},
 )
 ADDITIVE_ATTENTION = Kind(
     names=("AdditiveAttention",), family="attention", compute=_attention(additive_scores), output_shape=_shape,
     weights=lambda c, children: (int(bool(c.get("use_scale", True))), 0), var_names=("scale",),
     keys={"use_scale": ANY, "dropout": ANY, "causal": ANY},
+    exports={"onnx": "attention", "torch": "attention"},
 )
 
 KINDS = [ATTENTION, ADDITIVE_ATTENTION, MULTI_HEAD_ATTENTION]

@@ -162,6 +162,7 @@ SEPARABLE_CONV1D = Kind(
     keys={**_CONV_KEYS, "groups": (1, None), "depth_multiplier": ANY},
     weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0),
     var_names=("depthwise_kernel", "pointwise_kernel", "bias"),
+    exports={"onnx": "separable_conv1d", "torch": "separable_conv1d"},
 )
 #: Convolutions whose weights are read (kernel and bias) but which run cannot compute.
 OTHER_CONV = Kind(

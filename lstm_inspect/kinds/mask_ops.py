@@ -181,7 +181,8 @@ KINDS = [
     _op("OnesLike", _unary(lambda layer, a: np.ones_like(a, dtype=_dtype(layer))), _unary_shape),
     # Keras 3 Attention's compute_mask traces ``convert_to_tensor(query_mask)``
     _op("ConvertToTensor", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.asarray(a).dtype)),
-        _unary_shape, keys={"sparse": (False, None), "ragged": (False, None)}),
+        _unary_shape, keys={"sparse": (False, None), "ragged": (False, None)},
+        exports={"onnx": "convert_to_tensor", "torch": "convert_to_tensor"}),
     _op("Cast", _unary(lambda layer, a: np.asarray(a).astype(_dtype(layer) or np.float32)), _unary_shape),
     _op("Any", _reduce(np.any), _reduce_shape, stepwise_on("axis"), exports={"onnx": "any", "torch": "any"}),
     _op("All", _reduce(np.all), _reduce_shape, stepwise_on("axis"), exports={"onnx": "all", "torch": "all"}),

@@ -191,7 +191,7 @@ def _tf_op_streams(layer, call, sources, planner) -> str:
 
 TF_OP = Kind(
     names=("TFOpLambda", "SlicingOpLambda"), family="tf_ops", compute=tf_op, output_shape=_tf_op_shape,
-    refuse=_refuse_tf_op, streams=_tf_op_streams, keys={"function": ANY},
+    refuse=_refuse_tf_op, streams=_tf_op_streams, keys={"function": ANY}, exports={"onnx": "tf_op", "torch": "tf_op"},
 )
 
 
@@ -241,18 +241,18 @@ def _reduce_streams(layer, call, sources, planner) -> str:
     raise Blocked(f"layer '{layer.path}' ({layer.class_name}) works across time steps")
 
 
-def _op(name, compute, shape, streams, keys) -> Kind:
+def _op(name, compute, shape, streams, keys, export: str) -> Kind:
     return Kind(names=(name,), family="tf_ops", role="op", compute=compute, output_shape=shape, streams=streams,
-                keys=keys)
+                keys=keys, exports={"onnx": export, "torch": export})
 
 
 _REDUCE_KEYS = {"axis": ANY, "keepdims": ANY, "initial": (None,)}
 
 KINDS = [
     TF_OP,
-    _op("GetItem", get_item, _get_item_shape, _get_item_streams, {}),
-    _op("Mean", _reduce_op(np.mean), _reduce_op_shape, _reduce_streams, _REDUCE_KEYS),
-    _op("Sum", _reduce_op(np.sum), _reduce_op_shape, _reduce_streams, _REDUCE_KEYS),
-    _op("Max", _reduce_op(np.max), _reduce_op_shape, _reduce_streams, _REDUCE_KEYS),
-    _op("Min", _reduce_op(np.min), _reduce_op_shape, _reduce_streams, _REDUCE_KEYS),
+    _op("GetItem", get_item, _get_item_shape, _get_item_streams, {}, "get_item"),
+    _op("Mean", _reduce_op(np.mean), _reduce_op_shape, _reduce_streams, _REDUCE_KEYS, "reduce_mean"),
+    _op("Sum", _reduce_op(np.sum), _reduce_op_shape, _reduce_streams, _REDUCE_KEYS, "reduce_sum"),
+    _op("Max", _reduce_op(np.max), _reduce_op_shape, _reduce_streams, _REDUCE_KEYS, "reduce_max"),
+    _op("Min", _reduce_op(np.min), _reduce_op_shape, _reduce_streams, _REDUCE_KEYS, "reduce_min"),
 ]
