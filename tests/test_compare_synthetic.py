@@ -18,7 +18,7 @@ import shutil
 import h5py
 import numpy as np
 import pytest
-from conftest import SAMPLES
+from conftest import ROOT, SAMPLES
 from ports import Mistakes, Rec, port
 
 import lstm_inspect
@@ -78,13 +78,14 @@ def gru_masked(tmp_path, gen, reset_after, x):
     return path, source
 
 
-def bidirectional(tmp_path, inner):
+def bidirectional(tmp_path, inner, masking=False):
     """sample bidir_concat (Bidirectional(LSTM(3, return_sequences), concat) -> Dense(2)),
     Keras 2, wrapping a GRU(3, reset_after=False) or a SimpleRNN(3) instead, with the
     wrapped layer's config as tf_keras writes it (taken from sample gru_backwards_masked)
-    and seeded random weights; returns (path, source)."""
+    and seeded random weights; with ``masking``, behind gru_backwards_masked's
+    Masking(0.0) layer, on 3 samples of lengths 4, 3, 1; returns (path, source)."""
     rng = np.random.RandomState(RNG_SEED + len(inner))
-    path = tmp_path / f"bidir_{inner}.h5"
+    path = tmp_path / f"bidir_{inner}_{int(masking)}.h5"
     shutil.copy(SAMPLES / "k2" / "bidir_concat.h5", path)
     with h5py.File(SAMPLES / "k2" / "gru_backwards_masked.h5", "r") as f:
         (entry,) = [e for e in _config(f)["config"]["layers"] if e["class_name"] == {"gru": "GRU", "rnn": "SimpleRNN"}[inner]]
@@ -95,11 +96,20 @@ def bidirectional(tmp_path, inner):
     entry.update(module="keras.layers", registered_name=None)
     n = 3 if inner == "gru" else 1
     cell = "gru_cell" if inner == "gru" else "simple_rnn_cell"
-    x = np.random.RandomState(RNG_SEED).uniform(-1, 1, (2, 4, 2)).astype(np.float32)
+    x = np.random.RandomState(RNG_SEED).uniform(-1, 1, (3 if masking else 2, 4, 2)).astype(np.float32)
+    if masking:
+        x[1, 3:] = 0
+        x[2, 1:] = 0
     source = {"input/0": x}
     with h5py.File(path, "r+") as f:
         config = _config(f)
-        config["config"]["layers"][1]["config"]["layer"] = entry
+        layers = config["config"]["layers"]
+        next(e for e in layers if e["class_name"] == "Bidirectional")["config"]["layer"] = entry
+        if masking:
+            with h5py.File(SAMPLES / "k2" / "gru_backwards_masked.h5", "r") as g:
+                layers.insert(1, next(e for e in _config(g)["config"]["layers"] if e["class_name"] == "Masking"))
+                g.copy(g["model_weights/mask"], f["model_weights"], "mask")
+            f["model_weights"].attrs["layer_names"] = np.array(["mask", "bi", "dense"], dtype=object)
         _set_config(f, config)
         group = f["model_weights/bi"]
         del group["bi"]
@@ -142,15 +152,15 @@ def _gru_case(tmp_path, gen, reset_after, inject=None):
     return lstm_inspect.load(path), x, arrays
 
 
-def _bidir_case(tmp_path, inner, inject=None):
-    path, source = bidirectional(tmp_path, inner)
-    kind = inner
-    layers = [Rec(f"bi/forward_{inner}", kind, reset_after=False), Rec(f"bi/backward_{inner}", kind, reset_after=False,
-                                                                      backwards=True)]
+def _bidir_case(tmp_path, inner, inject=None, masking=False):
+    path, source = bidirectional(tmp_path, inner, masking)
+    # Bidirectional sets zero_output_for_mask = return_sequences on both directions
+    layers = [Rec(f"bi/forward_{inner}", inner, reset_after=False, zero_output=True),
+              Rec(f"bi/backward_{inner}", inner, reset_after=False, backwards=True, zero_output=True)]
     for layer in layers:
         if inject is not None and inject[0] in (layer.path, "*"):
             layer.wrong = copy.deepcopy(inject[1])
-    x, arrays = port("", layers, bidirectional="bi", source=source)
+    x, arrays = port("", layers, bidirectional="bi", source=source, masking=masking)
     return lstm_inspect.load(path), x, arrays
 
 
@@ -204,9 +214,10 @@ def test_a_mistake_in_an_edited_gru_is_named(tmp_path, gen, reset_after, layer, 
     _named(compare_port(model, x, arrays), expected, first_layer, first_step, layer)
 
 
+@pytest.mark.parametrize("masking", [False, True], ids=["unmasked", "masked"])
 @pytest.mark.parametrize("inner", ["gru", "rnn"])
-def test_a_correct_port_of_an_edited_bidirectional_matches(tmp_path, inner):
-    model, x, arrays = _bidir_case(tmp_path, inner)
+def test_a_correct_port_of_an_edited_bidirectional_matches(tmp_path, inner, masking):
+    model, x, arrays = _bidir_case(tmp_path, inner, masking=masking)
     views = lstm_inspect.recurrent_layers(model)
     kind = {"gru": "gru", "rnn": "simple_rnn"}[inner]
     assert [(v.path, v.kind) for v in views] == [(f"bi/forward_{inner}", kind), (f"bi/backward_{inner}", kind)]
@@ -217,17 +228,60 @@ def test_a_correct_port_of_an_edited_bidirectional_matches(tmp_path, inner):
     assert report.diagnosis is None
 
 
+#: (wrapped layer, masked, direction injected, mistake, expected id, first divergent layer, step)
 BIDIR_CASES = [
-    ("gru", "bi/forward_gru", Mistakes(order="swap"), "directions-swapped", "bi/forward_gru", 0),
-    ("gru", "bi/backward_gru", Mistakes(unreversed=True), "backwards-unreversed", "bi", 0),
-    ("rnn", "bi/forward_rnn", Mistakes(order="swap"), "directions-swapped", "bi/forward_rnn", 0),
-    ("rnn", "bi/backward_rnn", Mistakes(unreversed=True), "backwards-unreversed", "bi", 0),
+    case
+    for inner in ("gru", "rnn")
+    for case in [
+        (inner, False, f"bi/forward_{inner}", Mistakes(order="swap"), "directions-swapped", f"bi/forward_{inner}", 0),
+        (inner, False, f"bi/backward_{inner}", Mistakes(unreversed=True), "backwards-unreversed", "bi", 0),
+        (inner, True, "*", Mistakes(ignore_mask=True), "mask-ignored", f"bi/forward_{inner}", None),
+        (inner, True, "*", Mistakes(zero_output=False), "zero-output-for-mask", f"bi/forward_{inner}", None),
+    ]
 ]
 
 
-@pytest.mark.parametrize("inner, layer, wrong, expected, first_layer, first_step", BIDIR_CASES,
-                         ids=[f"{c[0]}-{c[3]}" for c in BIDIR_CASES])
-def test_a_mistake_in_an_edited_bidirectional_is_named(tmp_path, inner, layer, wrong, expected, first_layer,
+@pytest.mark.parametrize("inner, masking, layer, wrong, expected, first_layer, first_step", BIDIR_CASES,
+                         ids=[f"{c[0]}-{c[4]}" for c in BIDIR_CASES])
+def test_a_mistake_in_an_edited_bidirectional_is_named(tmp_path, inner, masking, layer, wrong, expected, first_layer,
                                                        first_step):
-    model, x, arrays = _bidir_case(tmp_path, inner, (layer, wrong))
+    model, x, arrays = _bidir_case(tmp_path, inner, (layer, wrong), masking)
     _named(compare_port(model, x, arrays), expected, first_layer, first_step, layer)
+
+
+# ------------------------------------------------------------------------------------ README
+
+
+def _kind(sample, path):
+    """README matrix column of a sample's recurrent layer."""
+    from conftest import MODELS
+
+    name, _, gen = sample.partition("-")
+    (v,) = [v for v in MODELS[name]["recurrent_layers"][gen or "k2"] if v["path"] == path]
+    kind = v["cell_class"] or v["class_name"]
+    if kind in ("GRU", "GRUCell"):
+        return f"GRU `reset_after={v['reset_after']}`"
+    return {"LSTMCell": "LSTM", "SimpleRNNCell": "SimpleRNN"}.get(kind, kind)
+
+
+def test_the_readme_detection_matrix_is_what_the_tests_inject():
+    """Each ✓ of README "Checking a port" is a case here or in test_compare.py, and each
+    case is a ✓."""
+    from test_compare import CASES
+
+    tested = set()
+    for sample, layer, _, expected, first_layer, _ in CASES:
+        tested.add((expected.split(":")[0], _kind(sample, first_layer if layer == "*" else layer)))
+    for _, reset_after, _, _, expected, _, _ in GRU_CASES:
+        tested.add((expected.split(":")[0], f"GRU `reset_after={reset_after}`"))
+    for inner, _, _, _, expected, _, _ in BIDIR_CASES:
+        tested.add((expected, "GRU `reset_after=False`" if inner == "gru" else "SimpleRNN"))
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("| id | LSTM |"):].split("\n\n")[0].splitlines()
+    columns = [c.strip() for c in table[0].strip("|").split("|")][1:]
+    ticked = set()
+    for row in table[2:]:
+        cells = [c.strip() for c in row.replace("\\|", "/").strip("|").split("|")]
+        mistake = cells[0].strip("`").split(":")[0]
+        ticked |= {(mistake, column) for column, cell in zip(columns, cells[1:]) if cell.startswith("✓")}
+    assert ticked == tested
