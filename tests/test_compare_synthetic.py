@@ -6,10 +6,12 @@ GRU ``reset_after=False`` and SimpleRNN.
 Each model is a real sample file (written by tf_keras / Keras 3) edited with h5py: the
 config's activation, ``reset_after``, input size or wrapped layer changed, and the
 recurrent weights replaced by seeded random arrays in the writer's own layout. The port
-is the numpy port of tests/ports.py, outside lstm-inspect's forward pass; no Keras ran on
-these edited files, so the reference ("Keras") is lstm-inspect's own run of them. That a
+is the numpy port of tests/ports.py, outside lstm-inspect's forward pass; no Keras runs in
+the tests, so the reference ("Keras") is lstm-inspect's own run of the edited files. That a
 correct port matches it checks the two independent implementations against each other;
-the mistakes are then injected in the port only."""
+the mistakes are then injected in the port only. (Checked once by hand, not a test
+dependency: tf_keras 2.21 and Keras 3.15.1 load every edited file, and the layer outputs
+they compute differ from the correct port's by at most 1.2e-7.)"""
 
 import copy
 import json
