@@ -65,7 +65,8 @@ class Rec:
 
 
 def run_layer(w: Dict[str, np.ndarray], layer: Rec, x: np.ndarray, mask=None,
-              bidirectional_half: bool = False) -> Dict[str, np.ndarray]:
+              bidirectional_half: bool = False, initial: Optional[List[np.ndarray]] = None) -> Dict[str, np.ndarray]:
+    """One recurrent layer from zero states, or from ``initial`` ([h] or [h, c])."""
     m = layer.wrong
     K, U = w["kernel"].astype(np.float64), w["recurrent_kernel"].astype(np.float64)
     b = w.get("bias")
@@ -98,8 +99,8 @@ def run_layer(w: Dict[str, np.ndarray], layer: Rec, x: np.ndarray, mask=None,
     rec = ACTS[m.rec_act or layer.rec_act]
     batch, time = x.shape[:2]
     order = list(range(time))[::-1] if layer.backwards else list(range(time))
-    h = np.zeros((batch, u))
-    c = np.zeros((batch, u))
+    h = np.zeros((batch, u)) if initial is None else np.asarray(initial[0], np.float64)
+    c = np.zeros((batch, u)) if initial is None or len(initial) < 2 else np.asarray(initial[1], np.float64)
     out_prev = np.zeros((batch, u))
     trace: Dict[str, List[np.ndarray]] = {}
     zero_output = layer.zero_output if m.zero_output is None else m.zero_output
@@ -151,16 +152,18 @@ def run_layer(w: Dict[str, np.ndarray], layer: Rec, x: np.ndarray, mask=None,
 
 
 def port(sample: str, layers: List[Rec], gen: str = "k2", masking: bool = False, bidirectional: Optional[str] = None,
-         merge: str = "concat", x: Optional[np.ndarray] = None):
+         merge: str = "concat", x: Optional[np.ndarray] = None, source: Optional[Dict[str, np.ndarray]] = None):
     """Run a chain of recurrent layers (optionally behind Masking(0.0)), or the two
-    directions of one Bidirectional (concat or sum), as a port; returns (input, arrays)."""
-    npz = expected_npz(sample, gen)
+    directions of one Bidirectional (concat or sum), as a port; returns (input, arrays).
+    The weights (``weights/<path>/<role>``) and input (``input/0``) are the sample's
+    recorded ones, or ``source``'s for a model a test wrote itself."""
+    npz = expected_npz(sample, gen) if source is None else source
     x = (npz["input/0"] if x is None else x).astype(np.float64)
     mask = np.any(x != 0, axis=-1) if masking else None
     arrays: Dict[str, np.ndarray] = {}
 
     def weights(path):
-        return {k.rsplit("/", 1)[-1]: npz[k] for k in npz.files if k.startswith(f"weights/{path}/")
+        return {k.rsplit("/", 1)[-1]: npz[k] for k in npz if k.startswith(f"weights/{path}/")
                 and k.count("/") == path.count("/") + 2}
 
     if bidirectional:

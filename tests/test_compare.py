@@ -80,6 +80,7 @@ CASES = [
     ("gru_reset_before", "gru", Mistakes(bias_twice=True), "bias-twice", "gru", 0),
     ("gru_reset_before", "gru", Mistakes(recurrent_transposed=True), "recurrent-transposed", "gru", 1),
     ("activations", "gru", Mistakes(kernel_transposed=True), "kernel-transposed", "gru", 0),
+    ("gru_reset_before", "*", Mistakes(chunk=2), "state-not-carried", "gru", 2),
     # SimpleRNN
     ("simple_rnn", "rnn", Mistakes(bias_twice=True), "bias-twice", "rnn", 0),
     ("simple_rnn", "rnn", Mistakes(recurrent_transposed=True), "recurrent-transposed", "rnn", 1),
