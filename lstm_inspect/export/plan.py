@@ -386,6 +386,9 @@ def _states(low: Lowering, layer: Layer, xs: List[Sym], kwargs, n: int) -> List[
 
 
 def _recurrent(low, layer, xs, args, kwargs):
+    if layer.children:
+        raise UnsupportedError(f"layer '{layer.path}' (RNN of StackedRNNCells) cannot be exported: export maps one "
+                               "cell per recurrent layer")
     view = low.views.get(layer.path)
     if view is None:
         raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}) is not a recurrent layer lstm-inspect knows")

@@ -18,6 +18,9 @@ from .base import ANY, LAST, STEPS, Blocked, Kind, conv_len, shape_int
 
 #: Cell classes an ``RNN(cell)`` may wrap, and the gate kind each computes.
 CELLS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "simple_rnn"}
+#: The cell class of ``RNN(StackedRNNCells([...]))`` and ``RNN([cell, ...])``: the layer's
+#: children are its cells, each an ``RNN(cell)`` (reading/config.py).
+STACKED = "StackedRNNCells"
 
 # Keras 1 -> Keras 2 recurrent config keys (K@2.2.4:keras/legacy/interfaces.py).
 _KERAS1_KEYS = {
@@ -57,9 +60,11 @@ def gate_kind(layer: Layer, kind: Kind) -> Optional[str]:
 
 
 def recurrent(layer: Layer, xs, masks, call, ctx):
-    view = ctx.view(layer)
     if layer.config.get("time_major"):
         raise UnsupportedError(f"layer '{layer.path}' is time_major (inputs (time, batch, ...)), which run does not support")
+    if layer.children:
+        return stacked(layer, xs, masks, call, ctx)
+    view = ctx.view(layer)
     check_input(view, xs[0])
     mask = masks[0] if masks else None
     init = initial_state(view, layer.path, xs, call.kwargs, n_states(view), ctx)
@@ -70,6 +75,34 @@ def recurrent(layer: Layer, xs, masks, call, ctx):
         states = final_states(trace)
         outs += states
         out_masks += [None] * len(states)
+    return outs, out_masks
+
+
+def stacked(layer: Layer, xs, masks, call, ctx):
+    """RNN(StackedRNNCells): at each step the cells run one after another, each on the one
+    before's output. For the outputs that is each cell run as its own layer over the whole
+    sequence, every cell on the same mask (a masked step holds every cell's states), the last
+    cell with the RNN's return_sequences and zero_output_for_mask; the states are every cell's,
+    in cell order (docs/formats.md section 4.9)."""
+    if len(xs) > 1 or call.kwargs.get("initial_state") is not None:
+        raise UnsupportedError(f"layer '{layer.path}' (RNN of StackedRNNCells) starts from states computed in the "
+                               "model, which run does not support")
+    x, mask = xs[0], (masks[0] if masks else None)
+    traces = []
+    for cell in layer.children:
+        view = ctx.view(cell)
+        check_input(view, x)
+        init = initial_state(view, cell.path, [x], {}, n_states(view), ctx)
+        trace = run_view(view, x, mask, init, bool(cell.config.get("zero_output_for_mask", False)), ctx)
+        traces.append(trace)
+        x = trace.output
+    outs = [x]
+    out_masks = [mask if layer.config.get("return_sequences") else None]
+    if layer.config.get("return_state"):
+        for trace in traces:
+            states = final_states(trace)
+            outs += states
+            out_masks += [None] * len(states)
     return outs, out_masks
 
 
@@ -155,13 +188,20 @@ def _units(layer: Layer) -> Optional[int]:
 
 def _shape(layer: Layer, inputs, ctx):
     x = inputs[0] if inputs else None
-    units, c = _units(layer), layer.config
+    cells = layer.children or [layer]
+    seq = x
+    for cell in layer.children:  # each cell's own row (its whole output sequence)
+        seq = ctx.layer(cell, [seq])
+    units, c = _units(cells[-1]), layer.config
     if x is None or units is None or len(x) < 3:
         return None
     y = [None, x[1], units] if c.get("return_sequences") else [None, units]
     if c.get("return_state"):
-        lstm = (c.get("cell_class") or layer.class_name).replace("CuDNN", "").startswith("LSTM")
-        return [y] + [[None, units]] * (2 if lstm else 1)
+        states = []
+        for cell in cells:
+            lstm = (cell.config.get("cell_class") or cell.class_name).replace("CuDNN", "").startswith("LSTM")
+            states += [[None, _units(cell)]] * (2 if lstm else 1)
+        return [y] + states
     return y
 
 
@@ -189,6 +229,8 @@ def _conv_shape(layer: Layer, inputs, ctx):
 
 def _streams(layer: Layer, call, sources, planner) -> str:
     where = f"layer '{layer.path}' ({layer.class_name})"
+    if layer.children:
+        raise Blocked(f"{where} runs stacked cells")
     if layer.config.get("go_backwards"):
         raise Blocked(f"{where} runs backwards (go_backwards)")
     if call is not None and (call.kwargs.get("initial_state") or len(call.inputs) > 1):
@@ -219,8 +261,16 @@ def _recognise(blocks: int, rank: int, cudnn_bias: Optional[int] = None, plain: 
 
 
 def _refuse_rnn(layer: Layer) -> Optional[str]:
-    if layer.class_name == "RNN" and CELLS.get(layer.config.get("cell_class")) is None:
-        return f"RNN of {layer.config.get('cell_class') or 'an unknown cell'} is not supported"
+    cell_class = layer.config.get("cell_class")
+    if cell_class == STACKED and layer.children:
+        odd = [c.config.get("cell_class") for c in layer.children if CELLS.get(c.config.get("cell_class")) is None]
+        if odd:
+            return f"RNN of StackedRNNCells holding {odd[0] or 'an unknown cell'} is not supported"
+        if layer.config.get("go_backwards"):  # Keras reverses the input once, not each cell's
+            return "RNN of StackedRNNCells with go_backwards=True is not supported"
+        return None
+    if layer.class_name == "RNN" and CELLS.get(cell_class) is None:
+        return f"RNN of {cell_class or 'an unknown cell'} is not supported"
     return None
 
 
@@ -250,11 +300,18 @@ _CONV_LSTM_KEYS = {**RECURRENT_KEYS, "filters": ANY, "kernel_size": ANY, "stride
                    "dilation_rate": ANY, "data_format": ("channels_last", None)}
 
 
+def _weights(c, children):
+    """kernel, recurrent_kernel (and bias); stacked cells: each cell's, in order."""
+    if children:
+        return sum(t for t, _ in children), sum(n for _, n in children)
+    return (3 if c.get("use_bias", True) else 2), 0
+
+
 def _recurrent(names, gate, shape, **more) -> Kind:
     return Kind(
         names=names, family="recurrent", role="recurrent", compute=recurrent, output_shape=shape, keys=RECURRENT_KEYS,
         gate_kind=gate, over_time=True, streams=_streams, v3_vars="cell/vars", var_names=("kernel", "recurrent_kernel", "bias"),
-        weights=lambda c, children: ((3 if c.get("use_bias", True) else 2), 0), **more,
+        weights=_weights, **more,
         exports={"onnx": "recurrent", "torch": "recurrent"},
     )
 

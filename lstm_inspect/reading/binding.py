@@ -84,6 +84,15 @@ def _distribute(spec: LayerSpec, arrays: List[StoredArray], path: str, file: str
             _distribute(backward, arrays[half:], f"{path}/{backward.name}", file),
         ]
         return layer
+    if role == "recurrent" and spec.children:  # stacked cells: each cell's weights, in order
+        for child in spec.children:
+            n = sum(weight_counts(child))
+            layer.children.append(_distribute(child, arrays[:n], f"{path}/{child.name}", file))
+            arrays = arrays[n:]
+        if arrays:
+            raise ConfigError(f"the config does not fit the weights: layer '{path}' ({spec.class_name}) has "
+                              f"{len(arrays)} more weights in the file than its cells need", file=file)
+        return layer
     if role == "wrapper":  # TimeDistributed: all of them
         inner = spec.children[0]
         layer.children = [_distribute(inner, arrays, f"{path}/{inner.name}", file)]
@@ -154,6 +163,17 @@ def _bind_v3(spec: LayerSpec, h5: Optional[str], path: str, read_vars: VarsReade
             _bind_v3(child, f"{h5}/{attribute}", f"{path}/{child.name}", read_vars, file)
             for child, attribute in zip(spec.children, spec.kind.v3_children)
         ]
+    elif spec.kind is not None and spec.kind.role == "recurrent" and spec.children:
+        # stacked cells: cell/cells/<snake_case cell class>[_n]/vars (docs/formats.md section 2.8)
+        seen: Dict[str, int] = {}
+        for child in spec.children:
+            base = to_snake_case(str(child.config.get("cell_class")))
+            k = seen.get(base, 0)
+            seen[base] = k + 1
+            cell = _layer(child, f"{path}/{child.name}")
+            where = f"{h5}/cell/cells/{base if k == 0 else f'{base}_{k}'}/vars"
+            cell.weights = _own_vars(child, cell, where, read_vars(where), file)
+            layer.children.append(cell)
     else:
         where = f"{h5}/{spec.kind.v3_vars if spec.kind else 'vars'}"
         arrays = read_vars(where)
@@ -162,25 +182,29 @@ def _bind_v3(spec: LayerSpec, h5: Optional[str], path: str, read_vars: VarsReade
             groups = [read_vars(f"{h5}/{group}/vars") or read_vars(f"{h5}/_{group}/vars") for group in spec.kind.v3_groups]
             arrays = [a for g in groups if g is not None for a in g] if any(g is not None for g in groups) else None
             where = f"{h5}/{{{','.join(spec.kind.v3_groups)}}}/vars"
-        expected = sum(weight_counts(spec))
-        kind = spec.kind
-        if kind is None or kind.compute is None or (kind.refuse is not None and kind.refuse(layer)):
-            # never computed: its variables are kept as found (run refuses it by name),
-            # whatever the counts a computed kind would need
-            layer.weights = arrays or []
-            return layer
-        if arrays is None:
-            if expected:
-                raise ConfigError(
-                    f"the config does not fit the weights: layer '{path}' ({spec.class_name}) has no variables at '/{where}'",
-                    file=file,
-                )
-            arrays = []
-        if expected and len(arrays) != expected:
+        layer.weights = _own_vars(spec, layer, where, arrays, file)
+    return layer
+
+
+def _own_vars(spec: LayerSpec, layer: Layer, where: str, arrays: Optional[List[StoredArray]], file: str) -> List[StoredArray]:
+    """A layer's own variables found at ``where``, as many as its kind needs."""
+    expected = sum(weight_counts(spec))
+    kind = spec.kind
+    if kind is None or kind.compute is None or (kind.refuse is not None and kind.refuse(layer)):
+        # never computed: its variables are kept as found (run refuses it by name),
+        # whatever the counts a computed kind would need
+        return arrays or []
+    if arrays is None:
+        if expected:
             raise ConfigError(
-                f"the config does not fit the weights: layer '{path}' ({spec.class_name}) needs {expected} "
-                f"variables, '/{where}' holds {len(arrays)}",
+                f"the config does not fit the weights: layer '{layer.path}' ({spec.class_name}) has no variables at '/{where}'",
                 file=file,
             )
-        layer.weights = arrays
-    return layer
+        arrays = []
+    if expected and len(arrays) != expected:
+        raise ConfigError(
+            f"the config does not fit the weights: layer '{layer.path}' ({spec.class_name}) needs {expected} "
+            f"variables, '/{where}' holds {len(arrays)}",
+            file=file,
+        )
+    return arrays

@@ -117,9 +117,29 @@ def _layer_spec(entry: Any, depth: int) -> LayerSpec:
         spec.children = _wrapper_children(spec, depth)
     elif class_name == "RNN" and isinstance(config.get("cell"), dict):
         cell = _layer_spec(config["cell"], depth + 1)
-        spec.config = {**_normalise_keys(cell.class_name, dict(cell.config)), **{k: v for k, v in config.items() if k != "cell"}}
-        spec.config["cell_class"] = cell.class_name
+        rnn = {k: v for k, v in config.items() if k != "cell"}
+        if cell.class_name == "StackedRNNCells" and isinstance(cell.config.get("cells"), list):
+            spec.config = {**rnn, "cell_class": cell.class_name}
+            spec.children = _stacked_cells(rnn, cell.config["cells"], depth + 2)
+        else:
+            spec.config = {**_normalise_keys(cell.class_name, dict(cell.config)), **rnn}
+            spec.config["cell_class"] = cell.class_name
     return spec
+
+
+def _stacked_cells(rnn: Dict[str, Any], cells: List[Any], depth: int) -> List[LayerSpec]:
+    """The cells of an ``RNN(StackedRNNCells([...]))``, each as an ``RNN(cell)`` named
+    ``cell_<n>`` that returns its whole output sequence to the next; the last returns what the
+    RNN returns (docs/formats.md section 4.9)."""
+    children = []
+    for n, entry in enumerate(cells):
+        cell = _layer_spec(entry, depth)
+        last = n == len(cells) - 1
+        config = {**_normalise_keys(cell.class_name, dict(cell.config)), "cell_class": cell.class_name,
+                  "return_sequences": bool(rnn.get("return_sequences")) if last else True, "return_state": False,
+                  "go_backwards": False, "zero_output_for_mask": bool(rnn.get("zero_output_for_mask")) and last}
+        children.append(LayerSpec(name=f"cell_{n}", class_name="RNN", config=config))
+    return children
 
 
 def _model_spec(class_name: str, entry: Dict[str, Any], config: Any, depth: int) -> LayerSpec:

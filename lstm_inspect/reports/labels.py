@@ -64,7 +64,7 @@ def label_gates(model: Model, hard_sigmoid: Optional[str] = None) -> GatesReport
     """Label each gate slice of each recurrent layer's stored arrays."""
     flavour = hard_sigmoid or hard_sigmoid_flavour(model.semantics_version)
     for layer in model.walk():
-        if layer.class_name == "RNN" and not is_recurrent(layer):
+        if layer.class_name == "RNN" and not is_recurrent(layer) and not layer.children:  # stacked: its cells are labelled
             cell = layer.config.get("cell_class") or "an unknown cell"
             warning = f"{layer.path}: RNN of {cell} is not labelled (only LSTMCell, GRUCell, SimpleRNNCell are)"
             if warning not in model.warnings:  # labelled twice, said once
