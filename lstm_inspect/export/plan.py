@@ -408,7 +408,7 @@ def _recurrent(low, layer, xs, args, kwargs):
 
 
 def _bidirectional(low, layer, xs, args, kwargs):
-    from ..kinds.wrappers import unrunnable_bidirectional
+    from ..kinds.wrappers import bidirectional_zero_output, unrunnable_bidirectional
 
     reason = unrunnable_bidirectional(layer)
     if reason:
@@ -418,7 +418,7 @@ def _bidirectional(low, layer, xs, args, kwargs):
     (x, mask) = xs[0]
     n = 2 if fv.kind == "lstm" else 1
     init = _states(low, layer, xs, kwargs, 2 * n)
-    zero = (low.zero_bidirectional and fv.return_sequences) or bool(forward.config.get("zero_output_for_mask"))
+    zero = bidirectional_zero_output(layer, fv, low.zero_bidirectional)
     fa, ba = view_attrs(low, forward, fv), view_attrs(low, backward, bv)
     p = low.plan
     rank = 3 if fv.return_sequences else 2

@@ -132,6 +132,8 @@ def run_recurrent(
             at = [kept.index(r + rows.start) for r in local]
             copy_out = (local, at) if local else None
         mask_r = None if mask_steps is None else mask_steps[:, rows]
+        every = kept is None  # every row traced: step s writes slot s of the buffers
+        hidden_every = every or view.return_sequences  # the hidden buffer holds every step
         with np.errstate(**errors):
             for s0 in range(0, time, chunk_steps):
                 s1 = min(s0 + chunk_steps, time)
@@ -141,9 +143,9 @@ def run_recurrent(
                 if input_bias is not None:
                     x_chunk += input_bias
                 for s in range(s0, s1):
-                    b = s if kept is None else s & 1  # the step's buffer slot
+                    b = s if every else s & 1  # the step's buffer slot
                     c_t = cell_r[b] if cell_r is not None else None
-                    h_t = hidden_r[s if kept is None or view.return_sequences else b]
+                    h_t = hidden_r[s if hidden_every else b]
                     c_t = step(args, x_chunk[s - s0], h_tm1_, c_tm1_, gates_r[b] if names else None, c_t, h_t)
                     h_state = h_t
                     if mask_r is not None:

@@ -45,6 +45,18 @@ def unrunnable_bidirectional(layer) -> Any:
     return None
 
 
+def bidirectional_zero_output(layer, forward_view, zero_bidirectional: bool) -> bool:
+    """Whether a Bidirectional outputs zeros at masked steps (run and export ask this one rule):
+    tf.keras >= 2.4 and Keras 3 force it with return_sequences (``zero_bidirectional``), a
+    direction's own ``zero_output_for_mask`` asks for it, and the wrapper's own key (Keras never
+    writes it there; compare sets it for a what-if) decides over both."""
+    zero = layer.config.get("zero_output_for_mask")
+    if zero is not None:
+        return bool(zero)
+    forward = layer.children[0]
+    return (zero_bidirectional and forward_view.return_sequences) or bool(forward.config.get("zero_output_for_mask"))
+
+
 def bidirectional(layer, xs, masks, call, ctx):
     reason = unrunnable_bidirectional(layer)
     if reason:
@@ -66,9 +78,7 @@ def bidirectional(layer, xs, masks, call, ctx):
                                   f"('{forward.path}/h', '{backward.path}/h', ...)")
             init = f_init + b_init
     half = len(init) // 2 if init else 0
-    zero = layer.config.get("zero_output_for_mask")  # Keras never writes it here: a what-if (compare)
-    if zero is None:
-        zero = (ctx.zero_bidirectional and fv.return_sequences) or bool(forward.config.get("zero_output_for_mask"))
+    zero = bidirectional_zero_output(layer, fv, ctx.zero_bidirectional)
     ft = run_view(fv, xs[0], mask, init[:half] if init else None, zero, ctx)
     bt = run_view(bv, xs[0], mask, init[half:] if init else None, zero, ctx)
     y, y_rev = ft.output, bt.output
