@@ -3,6 +3,7 @@ colour, the default view, binning checked against numpy on the trace, masked ste
 narrowing), and the views on the real Keras files."""
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -275,6 +276,8 @@ def test_views_on_real_files(runner, tmp_path, name, monkeypatch):
     model = lstm_inspect.load(path)
     x_path, x = _real_input(model, tmp_path)
     monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.chdir(Path(path).parent)  # the title line names the file: short, whatever the clone's path
+    path = Path(path).name
     result = invoke(runner, ["run", path, "--input", x_path])
     assert result.exit_code == 0, result.stderr
     view = "heatmap" if x.shape[1] > HEATMAP_STEPS else "table"
