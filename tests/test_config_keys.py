@@ -9,6 +9,7 @@ itself: ``layers`` and ``run`` say the same thing, by name, before anything runs
 """
 
 import json
+import re
 import zipfile
 
 import pytest
@@ -121,11 +122,25 @@ def test_an_unknown_key_is_refused_by_name(tmp_path):
         run_model(lstm_inspect.load(path), [__import__("numpy").zeros((1, 5, 3), "float32")])
 
 
-def test_a_float16_layer_is_refused_by_name(tmp_path):
+@pytest.mark.parametrize("layer, change, reason", [
+    ("lstm_a", {"recurrent_activation": "hard_sigmoid"},
+     "recurrent_activation='hard_sigmoid' with dtype='mixed_float16' is not supported (in float16: linear, relu, sigmoid, tanh)"),
+    ("lstm_a", {"implementation": 1}, "implementation=1 with dtype='mixed_float16' is not supported"),
+    ("dense", {"activation": "softmax"},
+     "activation='softmax' with dtype='mixed_float16' is not supported (in float16: linear, relu, sigmoid, tanh)"),
+])
+def test_a_float16_layer_computed_otherwise_than_checked_is_refused_by_name(tmp_path, layer, change, reason):
     policy = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "mixed_float16"}}
-    path = _edited(tmp_path, "stacked_lstm", lambda c: _layer_config(c, "lstm_a").update(dtype=policy))
-    with pytest.raises(UnsupportedError, match=r"layer 'lstm_a' \(LSTM\): dtype='mixed_float16' is not supported"):
+    path = _edited(tmp_path, "stacked_lstm", lambda c: _layer_config(c, layer).update(dtype=policy, **change))
+    kind = "LSTM" if layer.startswith("lstm") else "Dense"
+    with pytest.raises(UnsupportedError, match=re.escape(f"layer '{layer}' ({kind}): {reason}")):
         run_model(lstm_inspect.load(path), [__import__("numpy").zeros((1, 5, 3), "float32")])
+
+
+def test_a_float16_layer_of_a_kind_not_computed_in_float16_is_refused_by_name(tmp_path):
+    path = _edited(tmp_path, "conv1d_lstm", lambda c: _layer_config(c, "conv").update(dtype="float16"))
+    with pytest.raises(UnsupportedError, match=r"layer 'conv' \(Conv1D\): dtype='float16' is not supported"):
+        run_model(lstm_inspect.load(path), [__import__("numpy").zeros((1, 8, 2), "float32")])
 
 
 def test_a_refused_layer_after_until_does_not_stop_the_run(tmp_path):

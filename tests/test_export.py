@@ -33,6 +33,7 @@ REFUSED = {
         "negative_axis": "export maps the last axis",
         "td_embedding_lstm": "wraps Embedding, which export maps only for Dense",
         "td_masked_lstm": "wraps LSTM, which export maps only for Dense",
+        "float16_lstm": "computes in float16 (dtype 'mixed_float16'), which export does not map",
     },
     "torch": {
         "conv_lstm2d": "PyTorch no ConvLSTM module",
@@ -47,6 +48,7 @@ REFUSED = {
         "negative_axis": "export maps the last axis",
         "td_embedding_lstm": "wraps Embedding, which export maps only for Dense",
         "td_masked_lstm": "wraps LSTM, which export maps only for Dense",
+        "float16_lstm": "computes in float16 (dtype 'mixed_float16'), which export does not map",
     },
 }
 #: The largest difference from Keras each runtime gave, over every sample (the report's numbers).

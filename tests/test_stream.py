@@ -17,6 +17,7 @@ from conftest import (
     samples,
 )
 
+import lstm_inspect
 from lstm_inspect.cli import cli
 from lstm_inspect.forward.stream import run_chunks, streaming_blocker
 
@@ -70,6 +71,10 @@ def test_chunked_run_equals_keras(sample):
             np.testing.assert_array_equal(steps, np.arange(inputs[0].shape[1]), err_msg=t.path)
         assert_chunks_match_keras(chunks, expected, MODELS[name]["n_outputs"])
         recorded = recorded_traces(expected)
+        if "float16" in MODELS[name]:  # no recorded traces (the generator's reference is float32): the whole run's
+            recorded = {(t.path, 0): {**t.trace.gates, "hidden": t.trace.hidden,
+                                      **({} if t.trace.cell is None else {"cell": t.trace.cell})}
+                        for t in lstm_inspect.run_model(model, inputs).traces}
         for j, t in enumerate(chunks[-1][1].traces):  # every gate, cell and hidden, step by step
             for q, want in recorded[(t.path, 0)].items():
                 if q != "steps":

@@ -42,7 +42,7 @@ def assert_trace_equals(got, want, where):
 def test_every_sample_recorded_a_trace_for_every_recurrent_layer_kind():
     kinds = set()
     for name, info in MODELS.items():
-        if "refused" in info:  # the generator's reference cannot compute them either (float16, softmax gates)
+        if "refused" in info or "float16" in info:  # the generator's float32 reference cannot compute them
             continue
         for gen in info["expected"]:
             recorded = {path for path, _ in recorded_traces(expected_npz(name, gen))}
@@ -55,6 +55,9 @@ def test_every_sample_recorded_a_trace_for_every_recurrent_layer_kind():
 
 @pytest.mark.parametrize("sample", sample_params(runnable=True))
 def test_traces_equal_keras_step_by_step(sample):
+    if "float16" in sample.info:
+        pytest.skip(f"{sample.name} computes in float16: no recorded traces (the generator's reference is float32); "
+                    "tests/test_float16.py checks its layer outputs bit for bit")
     result = lstm_inspect.run_model(sample.load(), sample.inputs())
     got, want = run_traces(result), recorded_traces(sample.expected)
     got = {key: t for key, t in got.items() if key[0] not in UNRECORDED.get(sample.name, ())}

@@ -25,6 +25,7 @@ from ..forward.graph import io_refs, parse_calls, resolve, resolve_legacy
 from ..forward.signature import input_signature
 from ..forward.walk import SEQUENTIAL_CALL, Step, walk
 from ..kinds.activations import activation_name
+from ..kinds.half import computes_in_float16, dtype_name
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..kinds.registry import kind_for
 from ..model import Layer, Model
@@ -184,10 +185,24 @@ class Lowering:
         if kind is not None and (kind.compute is None or (kind.refuse and kind.refuse(layer))):
             reason = (kind.refuse(layer) if kind.refuse else None) or f"{layer.class_name} {kind.refusal}"
             raise UnsupportedError(f"{where} cannot be exported: {reason}")
+        half = _float16_layer(layer)
+        if half is not None:
+            raise UnsupportedError(f"layer '{half.path}' ({half.class_name}) computes in float16 "
+                                   f"(dtype '{dtype_name(half.config.get('dtype'))}'), which export does not map: "
+                                   "the exported model would compute in float32")
         if not key:
             why = NOT_MAPPED.get(layer.class_name, f"lstm-inspect does not map {layer.class_name} yet")
             raise UnsupportedError(f"{where} cannot be exported to {TARGETS[self.target]}: {why}")
         return MAPPINGS[key](self, layer, xs, list(args), kwargs or {})
+
+
+def _float16_layer(layer: Layer) -> Optional[Layer]:
+    """The layer, or a layer a wrapper holds, that computes in float16 (kinds/half.py), or None."""
+    if computes_in_float16(layer.config):
+        return layer
+    if kind_for(layer) is not None and kind_for(layer).role == "wrapper":
+        return next((found for found in map(_float16_layer, layer.children) if found is not None), None)
+    return None
 
 
 TARGETS = {"onnx": "ONNX", "torch": "PyTorch"}

@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import ConfigError, InputError, LstmInspectError, UnsupportedError
 from ..kinds.base import Call, Context, refused_key
 from ..kinds.cells import Trace
+from ..kinds.half import computes_in_float16, half_inputs
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..kinds.registry import kind_for
 from ..model import Layer, Model
@@ -187,6 +188,10 @@ class _Executor(Context):
             reason = refused_key(layer)
             if reason:
                 raise UnsupportedError(f"{reason}; use --until to stop before it", file=self.model.file)
+            if self.backend not in (None, "tensorflow") and computes_in_float16(layer.config):
+                raise UnsupportedError(f"layer '{layer.path}' ({layer.class_name}) computes in float16 on the "
+                                       f"{self.backend} backend; lstm-inspect computes float16 as TensorFlow does; "
+                                       "use --until to stop before it", file=self.model.file)
             if layer.path == self.until:
                 return
 
@@ -262,7 +267,12 @@ class _Executor(Context):
             raise UnsupportedError(f"layer '{layer.path}' is a {layer.class_name}: {reason}; use --until to stop before it")
         if kind.role != "op" and not xs:
             raise ConfigError(f"layer '{layer.path}' ({layer.class_name}) is called without inputs")
-        outs, out_masks = kind.compute(layer, xs, masks, call, self)
+        compute = kind.compute
+        if kind.half is not None and computes_in_float16(layer.config):  # docs/formats.md section 5.6
+            if kind.half.round_inputs:
+                xs = half_inputs(xs)
+            compute = kind.half.compute or compute
+        outs, out_masks = compute(layer, xs, masks, call, self)
         return list(outs), list(out_masks)
 
     # ---------------------------------------------------------------- what kinds ask of the run

@@ -207,7 +207,16 @@ def key_refusal(kind: Kind, config: Mapping[str, Any]) -> Optional[str]:
     """Why this layer's own config keys cannot be computed exactly (the first key found), or None."""
     if kind.keys is None:
         return None
+    from .half import computes_in_float16, half_refusal
+
+    half = kind.half is not None and "dtype" not in kind.keys and computes_in_float16(config)
+    if half:  # a float16 layer of a kind that computes in float16 (kinds/half.py)
+        reason = half_refusal(config, recurrent=kind.role == "recurrent")
+        if reason:
+            return reason
     for key, value in config.items():
+        if half and key == "dtype":
+            continue
         rule = kind.keys.get(key, COMMON.get(key))
         if rule is None:
             if key in HARMLESS or key.endswith(HARMLESS_SUFFIXES):
@@ -239,6 +248,21 @@ def refused_key(layer: Layer) -> Optional[str]:
 
 
 Compute = Callable[[Layer, List[np.ndarray], List[Mask], Call, Context], Result]
+
+
+@dataclass(frozen=True)
+class Half:
+    """How a kind computes when its layer's dtype is float16 (kinds/half.py)."""
+
+    #: the float16 compute; None: the kind's own compute on float16 inputs computes exactly
+    #: what Keras does (it only moves values, or rounds them itself)
+    compute: Optional[Compute] = None
+    #: cast floating inputs to float16 first, as Keras does (not for token ids)
+    round_inputs: bool = True
+
+
+#: A kind that only moves values: float16 inputs in, the same float16 values out.
+MOVES = Half()
 ShapeRule = Callable[[Layer, List[Shape], ShapeContext], Any]
 #: (layer, the call's parsed node or None, its inputs' kinds, planner) -> STEPS or LAST; raises Blocked
 StreamRule = Callable[[Layer, Any, List[str], Any], str]
@@ -295,6 +319,8 @@ class Kind:
     #: every config key the kind reads -> the values it honours (see the module docstring);
     #: None: not declared yet (nothing checked; tests/test_kinds.py fails)
     keys: Optional[Mapping[str, Rule]] = None
+    #: how it computes with dtype float16 / mixed_float16; None: refused by name in float16
+    half: Optional[Half] = None
 
     @property
     def name(self) -> str:

@@ -18,6 +18,8 @@ import numpy as np
 from ..gates import gate_columns, gate_order, n_blocks
 from ..limits import current_budget
 from .activations import activation, sigmoid
+from .half import computes_in_float16, half_activation, to_half
+from .half import prepare as half_prepare
 from .recurrent import RecurrentLayer
 
 
@@ -73,7 +75,13 @@ def run_recurrent(
         raise UnsupportedError(f"layer '{view.path}': ConvLSTM is not run yet")
     x = np.asarray(x, dtype=np.float32)
     batch, time = x.shape[0], x.shape[1]
-    step, W, U, input_bias, recurrent_bias = prepare(view)
+    half = computes_in_float16(view.config)  # every operation rounded to float16 (kinds/half.py)
+    if half:
+        x = to_half(x)
+        step, W, U, input_bias, recurrent_bias, step_bias = half_prepare(view, _weights(view))
+    else:
+        step, W, U, input_bias, recurrent_bias = prepare(view)
+        step_bias = None
     names = gate_order(view.kind)
     u = view.units
     width = n_blocks(view.kind) * u
@@ -101,19 +109,25 @@ def run_recurrent(
         h_tm1 = np.broadcast_to(np.asarray(initial_state[0], np.float32), (batch, u)).copy()
         if view.kind == "lstm" and len(initial_state) > 1:
             c_tm1 = np.broadcast_to(np.asarray(initial_state[1], np.float32), (batch, u)).copy()
-    initial = {"h": h_tm1, "c": c_tm1} if view.kind == "lstm" else {"h": h_tm1}
     out_tm1 = np.zeros((batch, u), np.float32)
     if initial_output is not None:
         out_tm1 = np.broadcast_to(np.asarray(initial_output, np.float32), (batch, u)).copy()
-    act = activation(view.activation, hard_sigmoid)
-    rec_act = activation(view.recurrent_activation, hard_sigmoid) if names else None
+    if half:
+        for state in (h_tm1, c_tm1, out_tm1):
+            to_half(state, out=state)
+        act = half_activation(view.activation)
+        rec_act = half_activation(view.recurrent_activation) if names else None
+    else:
+        act = activation(view.activation, hard_sigmoid)
+        rec_act = activation(view.recurrent_activation, hard_sigmoid) if names else None
+    initial = {"h": h_tm1, "c": c_tm1} if view.kind == "lstm" else {"h": h_tm1}
     errors = dict(np.geterr(), over="ignore")  # exp(-x) overflowing to inf is sigmoid's 0
 
     def run_rows(rows: slice, report) -> None:
         """The step loop for one block of batch rows (rows never interact)."""
         n = rows.stop - rows.start
         args = _CellArgs(act=act, rec_act=rec_act, U=U, recurrent_bias=recurrent_bias, units=u,
-                         reset_after=view.reset_after, scratch=np.empty((n, width), np.float32))
+                         reset_after=view.reset_after, scratch=np.empty((n, width), np.float32), step_bias=step_bias)
         chunk_steps = max(1, min(PROJECTION_CHUNK, PROJECTION_BYTES // (4 * n * width or 1)))
         x_proj = np.empty((min(chunk_steps, time), n, width), np.float32)
         h_tm1_, c_tm1_, out_tm1_ = h_tm1[rows], c_tm1[rows], out_tm1[rows]
@@ -140,8 +154,12 @@ def run_recurrent(
                 chunk = np.ascontiguousarray(x_r[s0:s1]).reshape(-1, x.shape[2])
                 x_chunk = x_proj[: s1 - s0]
                 np.matmul(chunk, W, out=x_chunk.reshape(-1, width))  # all steps' x_t @ W at once
+                if half:
+                    to_half(x_chunk, out=x_chunk)
                 if input_bias is not None:
                     x_chunk += input_bias
+                    if half:
+                        to_half(x_chunk, out=x_chunk)
                 for s in range(s0, s1):
                     b = s if every else s & 1  # the step's buffer slot
                     c_t = cell_r[b] if cell_r is not None else None
@@ -202,10 +220,14 @@ def run_recurrent(
                  last_output=out_tm1.copy(), rows=kept)
 
 
+def _weights(view: RecurrentLayer):
+    return {k: (None if v is None else np.asarray(v, dtype=np.float32)) for k, v in view.canonical().items()}
+
+
 def prepare(view: RecurrentLayer):
     """``(step function, kernel, recurrent_kernel, input bias, recurrent bias)`` for a layer,
     float32, in the form its step function takes them."""
-    w = {k: (None if v is None else np.asarray(v, dtype=np.float32)) for k, v in view.canonical().items()}
+    w = _weights(view)
     W, U, bias = w["kernel"], w["recurrent_kernel"], w["bias"]
     step = _STEPS[view.kind]
     if view.kind == "lstm" and view.activation == "tanh" and view.recurrent_activation == "sigmoid":
@@ -279,6 +301,7 @@ class _CellArgs:
     units: int
     reset_after: bool
     scratch: np.ndarray  #: (batch, blocks*units), reused every step
+    step_bias: Optional[np.ndarray] = None  #: float16 LSTM: the bias, added after both products
 
 
 # Each step function computes one step of the equations into the step's slices of the

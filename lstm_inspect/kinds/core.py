@@ -7,12 +7,17 @@ registry, readers, executor, shape pass, streaming planner and ``layers`` pick i
 
 from __future__ import annotations
 
+from typing import Optional, Tuple
+
 import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
+from . import half
 from .activations import activation, activation_name
 from .base import (
     ANY,
+    MOVES,
+    Half,
     Kind,
     keras1_renames,
     kernel_and_bias,
@@ -53,18 +58,25 @@ INPUT = Kind(
 # ---------------------------------------------------------------------- Dense
 
 
-def dense(layer, xs, masks, call, ctx):
+def dense_weights(layer, x) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """A Dense layer's kernel and bias (None without one), checked against its input ``x``."""
     w = weights_of(layer, 1, "a kernel")
     kernel = w[0]
     if kernel.ndim != 2:
         raise ConfigError(f"layer '{layer.path}' (Dense) has a kernel of shape {kernel.shape}; expected (inputs, units)")
-    x = xs[0]
     need_rank(layer, x, range(2, 33), "of rank 2 or more (batch, ..., features)")
     need_features(layer, x, kernel.shape[0])
-    y = x.astype(np.float32) @ kernel
     if layer.config.get("use_bias", True) and len(w) > 1:
         need_vector(layer, w[1], kernel.shape[1], "bias")
-        y = y + w[1]
+        return kernel, w[1]
+    return kernel, None
+
+
+def dense(layer, xs, masks, call, ctx):
+    kernel, bias = dense_weights(layer, xs[0])
+    y = xs[0].astype(np.float32) @ kernel
+    if bias is not None:
+        y = y + bias
     return [_act(layer, ctx)(y)], [masks[0]]
 
 
@@ -81,7 +93,7 @@ DENSE = Kind(
     weights=kernel_and_bias, var_names=("kernel", "bias"),
     keras1_config=keras1_renames({"output_dim": "units", "bias": "use_bias", "init": "kernel_initializer"}),
     recognise=lambda names, shapes: bool(names) and names[0] == "kernel" and len(shapes[0]) == 2,
-    exports={"onnx": "dense", "torch": "dense"},
+    exports={"onnx": "dense", "torch": "dense"}, half=Half(half.dense),
 )
 
 # ---------------------------------------------------------------------- Activation
@@ -92,7 +104,8 @@ def activation_layer(layer, xs, masks, call, ctx):
 
 
 ACTIVATION = Kind(names=("Activation",), family="core", compute=activation_layer, output_shape=same_shape,
-                  streams=stepwise, keys={"activation": ANY}, exports={"onnx": "activation", "torch": "activation"})
+                  streams=stepwise, keys={"activation": ANY}, exports={"onnx": "activation", "torch": "activation"},
+                  half=Half(half.activation_layer))
 
 # ---------------------------------------------------------------------- Embedding
 
@@ -130,7 +143,7 @@ EMBEDDING = Kind(
           "lora_rank": (None, 0)},
     weights=lambda c, children: (1, 0), var_names=("embeddings",),
     recognise=lambda names, shapes: names == ["embeddings"],
-    exports={"onnx": "embedding", "torch": "embedding"},
+    exports={"onnx": "embedding", "torch": "embedding"}, half=Half(half.embedding, round_inputs=False),
 )
 
 # ---------------------------------------------------------------------- Masking
@@ -159,7 +172,7 @@ IDENTITY = Kind(
     family="core", compute=identity, output_shape=same_shape, streams=stepwise,
     keys={"rate": ANY, "noise_shape": ANY, "stddev": ANY, "l1": ANY, "l2": ANY},
     keras1_config=keras1_renames({"p": "rate"}),
-    exports={"onnx": "identity", "torch": "identity"},
+    exports={"onnx": "identity", "torch": "identity"}, half=MOVES,
 )
 
 # ---------------------------------------------------------------------- Lambda: never run

@@ -11,7 +11,7 @@ from typing import Callable, List, Sequence
 import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
-from .base import ANY, STEPS, Blocked, Kind, Mask, feature_axis, need_inputs, stepwise, stepwise_on
+from .base import ANY, MOVES, STEPS, Blocked, Kind, Mask, feature_axis, need_inputs, stepwise, stepwise_on
 
 
 def and_masks(masks: Sequence[Mask]) -> Mask:
@@ -173,7 +173,7 @@ KINDS = [
     _elementwise("Minimum", lambda xs: np.min(np.stack(np.broadcast_arrays(*xs)), axis=0), keras3_masked=False, export="min"),
     Kind(names=("Concatenate",), family="merges", compute=concatenate, streams=stepwise_on("axis"), keys={"axis": ANY},
          output_shape=lambda layer, inputs, ctx: _joined(inputs, layer.config.get("axis", -1)),
-         exports={"onnx": "concat", "torch": "concat"}),
+         exports={"onnx": "concat", "torch": "concat"}, half=MOVES),
     Kind(names=("Merge",), family="merges", compute=keras1_merge, output_shape=_merge_shape, streams=_merge_streams,
          keys={"mode": ANY, "concat_axis": ANY, "mode_type": ("raw", None), "dot_axes": ANY, "output_shape": (None,),
                "output_shape_type": ANY, "output_mask": (None,), "output_mask_type": ANY, "arguments": ANY}),

@@ -78,6 +78,13 @@ class RecurrentLayer:
         return gate_order(self.kind)
 
     @property
+    def compute_dtype(self) -> str:
+        """float16 for a layer computed in float16 (kinds/half.py), else float32."""
+        from .half import computes_in_float16
+
+        return "float16" if computes_in_float16(self.config) else "float32"
+
+    @property
     def input_rank(self) -> int:
         """(batch, time, features), or (batch, time, *spatial, channels) for ConvLSTM."""
         return self.stored[0].array.value.ndim + 1 if self.kind == "conv_lstm" else 3

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError
-from .base import ANY, Kind, config_int, fits_budget, need_rank
+from .base import ANY, MOVES, Kind, config_int, fits_budget, need_rank
 
 
 def flatten(layer, xs, masks, call, ctx):
@@ -130,15 +130,15 @@ def _pad_shape(key, default, sign):
 
 KINDS = [
     Kind(names=("Flatten",), family="reshaping", compute=flatten, output_shape=_flatten_shape,
-         keys={"data_format": ("channels_last", "channels_first", None)}, exports={"onnx": "flatten", "torch": "flatten"}),
+         keys={"data_format": ("channels_last", "channels_first", None)}, exports={"onnx": "flatten", "torch": "flatten"}, half=MOVES),
     Kind(names=("Reshape",), family="reshaping", compute=reshape, output_shape=_reshape_shape,
-         keys={"target_shape": ANY}, exports={"onnx": "reshape", "torch": "reshape"}),
+         keys={"target_shape": ANY}, exports={"onnx": "reshape", "torch": "reshape"}, half=MOVES),
     Kind(names=("Permute",), family="reshaping", compute=permute, output_shape=_permute_shape,
-         keys={"dims": ANY}, exports={"onnx": "permute", "torch": "permute"}),
+         keys={"dims": ANY}, exports={"onnx": "permute", "torch": "permute"}, half=MOVES),
     Kind(names=("RepeatVector",), family="reshaping", compute=repeat_vector, output_shape=_repeat_shape,
-         keys={"n": ANY}, exports={"onnx": "repeat_vector", "torch": "repeat_vector"}),
+         keys={"n": ANY}, exports={"onnx": "repeat_vector", "torch": "repeat_vector"}, half=MOVES),
     Kind(names=("ZeroPadding1D",), family="reshaping", compute=zero_padding1d, output_shape=_pad_shape("padding", 1, 1),
-         keys={"padding": ANY, "data_format": ("channels_last", None)}, exports={"onnx": "zero_padding_1d", "torch": "zero_padding_1d"}),
+         keys={"padding": ANY, "data_format": ("channels_last", None)}, exports={"onnx": "zero_padding_1d", "torch": "zero_padding_1d"}, half=MOVES),
     Kind(names=("Cropping1D",), family="reshaping", compute=cropping1d, output_shape=_pad_shape("cropping", [1, 1], -1),
-         keys={"cropping": ANY}, exports={"onnx": "cropping_1d", "torch": "cropping_1d"}),
+         keys={"cropping": ANY}, exports={"onnx": "cropping_1d", "torch": "cropping_1d"}, half=MOVES),
 ]

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
 from ..model import Layer
-from .base import ANY, LAST, STEPS, Blocked, Kind, conv_len, shape_int
+from .base import ANY, LAST, STEPS, Blocked, Half, Kind, conv_len, shape_int
 
 #: Cell classes an ``RNN(cell)`` may wrap, and the gate kind each computes.
 CELLS = {"LSTMCell": "lstm", "GRUCell": "gru", "SimpleRNNCell": "simple_rnn"}
@@ -321,9 +321,10 @@ def _conv_streams(layer, call, sources, planner):
 
 
 KINDS = [
-    _recurrent(("LSTM",), "lstm", _shape, keras1_config=_keras1, recognise=_recognise(4, 2, 8, plain=True)),
-    _recurrent(("GRU",), "gru", _shape, keras1_config=_keras1, recognise=_recognise(3, 2, 6, plain=True)),
-    _recurrent(("SimpleRNN",), "simple_rnn", _shape, keras1_config=_keras1, recognise=_recognise(1, 2)),
+    # float16: the step loop rounds every operation itself (kinds/half.py)
+    _recurrent(("LSTM",), "lstm", _shape, keras1_config=_keras1, recognise=_recognise(4, 2, 8, plain=True), half=Half()),
+    _recurrent(("GRU",), "gru", _shape, keras1_config=_keras1, recognise=_recognise(3, 2, 6, plain=True), half=Half()),
+    _recurrent(("SimpleRNN",), "simple_rnn", _shape, keras1_config=_keras1, recognise=_recognise(1, 2), half=Half()),
     _recurrent(("CuDNNLSTM",), "lstm", _shape, recognise=_recognise(4, 2, 8, plain=False)),
     _recurrent(("CuDNNGRU",), "gru", _shape, recognise=_recognise(3, 2, 6, plain=False)),
     _recurrent(("RNN",), None, _shape, refuse=_refuse_rnn),

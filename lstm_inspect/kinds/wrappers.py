@@ -13,7 +13,8 @@ from typing import Any, List, Tuple
 import numpy as np
 
 from ..errors import ConfigError, UnsupportedError
-from .base import ANY, Blocked, Call, Kind, stepwise
+from .base import ANY, Blocked, Call, Half, Kind, stepwise
+from .half import computes_in_float16, to_half
 from .recurrent import is_recurrent
 from .rnn import check_input, final_states, initial_state, n_states, run_view
 
@@ -84,7 +85,14 @@ def bidirectional(layer, xs, masks, call, ctx):
     y, y_rev = ft.output, bt.output
     if fv.return_sequences:
         y_rev = y_rev[:, ::-1]
-    outs = _MERGES[layer.config.get("merge_mode", "concat")](y, y_rev)
+    mode = layer.config.get("merge_mode", "concat")
+    if computes_in_float16(layer.config if ctx.keras3 else forward.config):
+        # Keras 3 casts both directions to the wrapper's dtype before the merge, tf.keras merges
+        # in theirs: in float16 each operation is rounded (docs/formats.md section 5.6)
+        y, y_rev = to_half(y), to_half(y_rev)
+        outs = [to_half(to_half(y + y_rev) / 2)] if mode == "ave" else [to_half(o) for o in _MERGES[mode](y, y_rev)]
+    else:
+        outs = _MERGES[mode](y, y_rev)
     out_masks = [mask if fv.return_sequences else None] * len(outs)
     if fv.return_state:
         for t in (ft, bt):
@@ -128,6 +136,7 @@ BIDIRECTIONAL = Kind(
     keys={"layer": ANY, "backward_layer": ANY, "merge_mode": ANY, "zero_output_for_mask": ANY},
     weights=lambda c, children: _sum(children), v3_children=("forward_layer", "backward_layer"),
     exports={"onnx": "bidirectional", "torch": "bidirectional"},
+    half=Half(),  # float16 inputs; each direction computes in its own dtype, the merge as above
 )
 
 # ---------------------------------------------------------------------- TimeDistributed

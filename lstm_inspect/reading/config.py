@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from ..errors import ConfigError
-from ..kinds.base import Kind
+from ..kinds.base import Kind, float32_dtype
 from ..kinds.registry import canonical_name, is_model_class, kind_of
 
 
@@ -124,6 +124,8 @@ def _layer_spec(entry: Any, depth: int) -> LayerSpec:
         else:
             spec.config = {**_normalise_keys(cell.class_name, dict(cell.config)), **rnn}
             spec.config["cell_class"] = cell.class_name
+            if cell.config.get("dtype") is not None and not float32_dtype(cell.config["dtype"]):
+                spec.config["dtype"] = cell.config["dtype"]  # the cell computes in its own dtype
     return spec
 
 

@@ -123,6 +123,8 @@ class LayerHeatmap:
             acts.append(f" · recurrent_activation {v.recurrent_activation}")
             if v.recurrent_activation == "hard_sigmoid":
                 acts.append(f" = {HARD_SIGMOID_FORMULAS[self.flavour]}")
+        if v.compute_dtype != "float32":
+            acts.append(f" · computed in {v.compute_dtype}")
         yield acts
         if st.spatial:
             yield Text(f"gate maps shown at: {st.spatial} (--pixel R,C to choose)", style="dim")

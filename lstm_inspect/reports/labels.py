@@ -154,6 +154,8 @@ def _notes(view: RecurrentLayer, model: Model, flavour: str) -> List[str]:
         notes.append(f"recurrent_activation is {view.recurrent_activation}: gate values are not confined to [0, 1].")
     if view.go_backwards:
         notes.append("go_backwards: the layer reads the sequence from the last step to the first.")
+    if view.compute_dtype != "float32":
+        notes.append(f"computes in {view.compute_dtype}: run rounds every operation to float16, as TensorFlow does on CPU.")
     return notes
 
 

@@ -6,6 +6,7 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import LstmInspectError
 from ..forward.shapes import infer_shapes
+from ..kinds.half import computes_in_float16, dtype_name
 from ..model import Layer, Model
 
 #: Config keys worth showing, in this order, when a layer has them.
@@ -61,6 +62,8 @@ def layer_rows(model: Model) -> List[Dict[str, Any]]:
                     except LstmInspectError:
                         value = "?"
                 config[key] = value
+        if computes_in_float16(layer.config):
+            config["dtype"] = dtype_name(layer.config.get("dtype"))
         reason = runnable(layer)
         rows.append(
             {

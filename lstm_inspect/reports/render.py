@@ -117,6 +117,8 @@ def _activations(v, flavour: str) -> RenderableType:
     if v.recurrent_activation:
         formula = f" = {HARD_SIGMOID_FORMULAS[flavour]}" if v.recurrent_activation == "hard_sigmoid" else ""
         parts.append(Text(f"recurrent_activation {v.recurrent_activation}{formula}"))
+    if v.compute_dtype != "float32":
+        parts.append(Text(f"computed in {v.compute_dtype}"))
     return Parts(parts)
 
 

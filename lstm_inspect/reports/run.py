@@ -113,6 +113,15 @@ def _free_time(shape):
     return (shape[0], None) + tuple(shape[2:]) if len(shape) >= 3 else shape
 
 
+def _float16_notes(model) -> List[str]:
+    from ..kinds.half import computes_in_float16
+
+    half = [layer.path for layer in model.walk() if computes_in_float16(layer.config)]
+    if not half:
+        return []
+    return [f"computed in float16, every operation rounded as TensorFlow does on CPU: {', '.join(half)}"]
+
+
 def _length_notes(declared, arrays) -> List[str]:
     return [
         f"input '{name}' has {x.shape[1]} time steps; the model was saved for {shape[1]}"
@@ -193,7 +202,7 @@ def run_report(
     given, states, selection = _prepare(model, inputs, initial_states, until, selection)
     result = run_model(model, given.arrays, hard_sigmoid=hard_sigmoid, until=until, initial_states=states,
                        progress=progress, keep=keep)
-    notes = given.notes + _cap_units(result, selection, max_units)
+    notes = given.notes + _float16_notes(model) + _cap_units(result, selection, max_units)
     selected = select(result, selection, notes=notes)
     return RunReport(model, result, selected, selection, _shapes(given), notes, total_steps=_steps(given),
                      input_arrays=given.arrays)
@@ -229,7 +238,7 @@ def run_report_chunks(
     given, states, selection = _prepare(model, inputs, initial_states, until, selection)
     options = {"hard_sigmoid": hard_sigmoid, "until": until, "initial_states": states, "progress": progress,
                "keep": keep}
-    arrays, notes = given.arrays, list(given.notes)
+    arrays, notes = given.arrays, list(given.notes) + _float16_notes(model)
     total = _steps(given)
     blocker = stream.streaming_blocker(model, arrays)
     if blocker is not None:

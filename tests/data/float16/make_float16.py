@@ -1,0 +1,91 @@
+"""Writes the float16 fixtures in this folder with real Keras (tf_keras 2.21 / Keras 3.15.1, the
+sample generator's environment, TensorFlow on CPU); run from the repository root with it:
+
+    /work/kenv/bin/python tests/data/float16/make_float16.py
+
+Models (``<gen>_<model>.h5`` for tf_keras, ``<gen>_<model>.keras`` for Keras 3), each with
+random weights (normal, sd 0.5) and, beside it, ``<gen>_<model>.npz``: ``input/<k>``,
+``output/<k>`` (Keras's predictions) and ``layer/<name>`` (every named layer's output, from a
+model that returns them all):
+
+- ``stack``: Input(30,6) -> LSTM(12, float16, return_sequences) -> GRU(8, mixed_float16,
+  return_sequences) -> SimpleRNN(6, relu, mixed_float16) -> Dense(3, sigmoid, mixed_float16)
+  -> Dense(2) (float32, after float16 layers);
+- ``gru_before``: Input(25,5) -> Dense(7, tanh, float16) -> GRU(9, reset_after=False,
+  go_backwards, float16, return_sequences) -> Activation(sigmoid, float16) -> Dropout(float16);
+- ``masked``: token ids (20 steps, zero-padded rows) -> Embedding(40, 8, mask_zero,
+  mixed_float16) -> Bidirectional(LSTM(6, mixed_float16, return_sequences), sum) ->
+  Bidirectional(GRU(5, float16), ave) and Bidirectional(SimpleRNN(4, float16), concat);
+- ``long``: Input(400,4) -> LSTM(16, mixed_float16) (cell values grow: many roundings).
+"""
+
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+CODE = r"""
+import numpy as np
+if GEN == "k2":
+    import tf_keras as K
+    ext = "h5"
+else:
+    import keras as K
+    ext = "keras"
+L = K.layers
+r = np.random.RandomState(16)
+F16, MIX = "float16", "mixed_float16"
+
+def build(name):
+    if name == "stack":
+        i = K.Input((30, 6), name="x")
+        y = L.LSTM(12, dtype=F16, return_sequences=True, name="lstm")(i)
+        y = L.GRU(8, dtype=MIX, return_sequences=True, name="gru")(y)
+        y = L.SimpleRNN(6, activation="relu", dtype=MIX, name="rnn")(y)
+        y = L.Dense(3, activation="sigmoid", dtype=MIX, name="d16")(y)
+        y = L.Dense(2, name="d32")(y)
+        return K.Model(i, y), [r.normal(0, 1, (4, 30, 6)).astype("float32")]
+    if name == "gru_before":
+        i = K.Input((25, 5), name="x")
+        y = L.Dense(7, activation="tanh", dtype=F16, name="dense")(i)
+        y = L.GRU(9, reset_after=False, go_backwards=True, return_sequences=True, dtype=F16, name="gru")(y)
+        y = L.Activation("sigmoid", dtype=F16, name="act")(y)
+        y = L.Dropout(0.5, dtype=F16, name="drop")(y)
+        return K.Model(i, y), [r.normal(0, 1, (3, 25, 5)).astype("float32")]
+    if name == "masked":
+        i = K.Input((20,), name="ids", dtype="int32")
+        e = L.Embedding(40, 8, mask_zero=True, dtype=MIX, name="emb")(i)
+        y = L.Bidirectional(L.LSTM(6, dtype=MIX, return_sequences=True), merge_mode="sum", name="bi_lstm")(e)
+        a = L.Bidirectional(L.GRU(5, dtype=F16), merge_mode="ave", name="bi_gru")(y)
+        b = L.Bidirectional(L.SimpleRNN(4, dtype=F16), merge_mode="concat", name="bi_rnn")(y)
+        ids = r.randint(1, 40, (4, 20)).astype("int32")
+        ids[1, 12:] = 0
+        ids[2, 3:] = 0
+        return K.Model(i, [a, b]), [ids]
+    i = K.Input((400, 4), name="x")
+    y = L.LSTM(16, dtype=MIX, name="lstm")(i)
+    return K.Model(i, [y]), [r.normal(0, 1, (2, 400, 4)).astype("float32")]
+
+for name in ("stack", "gru_before", "masked", "long"):
+    model, xs = build(name)
+    model.set_weights([r.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
+    out = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    out = out if isinstance(out, list) else [out]
+    rec = {f"input/{k}": x for k, x in enumerate(xs)}
+    rec.update({f"output/{k}": np.asarray(o) for k, o in enumerate(out)})
+    named = [l for l in model.layers if not isinstance(l, L.InputLayer)]
+    every = K.Model(model.inputs, [l.output for l in named]).predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    every = every if isinstance(every, list) else [every]
+    rec.update({f"layer/{l.name}": np.asarray(v) for l, v in zip(named, every)})
+    path = os.path.join(HERE, f"{GEN}_{name}")
+    model.save(f"{path}.{ext}")
+    np.savez_compressed(f"{path}.npz", **rec)
+    print(GEN, name, {k: (v.shape, str(v.dtype)) for k, v in rec.items()})
+"""
+
+if __name__ == "__main__":
+    for gen in ("k2", "k3"):
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+        code = f"GEN = {gen!r}\nHERE = {HERE!r}\nimport os\n" + CODE
+        subprocess.run([sys.executable, "-c", code], check=True, env=env)
