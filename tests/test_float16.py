@@ -89,6 +89,19 @@ def test_run_says_which_layers_compute_in_float16(runner, tmp_path, monkeypatch)
         "input": None, "lstm": "mixed_float16", "dense": None}
 
 
+@pytest.mark.parametrize("gen, form", [("k2", "k2/float16_lstm.h5"), ("k3", "k3/float16_lstm.keras")])
+def test_compare_names_a_port_that_computes_float16_in_float32(gen, form, tmp_path):
+    from ports import Rec, port
+
+    from lstm_inspect import compare_port
+
+    x, arrays = port("float16_lstm", [Rec("lstm", "lstm", act="tanh", rec_act="sigmoid", sequences=False)], gen=gen)
+    report = compare_port(lstm_inspect.load(SAMPLES / form), x, arrays)
+    assert [[m.id for m in combo] for combo in report.diagnosis.explanations] == [["float32-for-float16"]]
+    exact = {f"lstm/{q}": v for q, v in run_model(lstm_inspect.load(SAMPLES / form), [x]).traces[0].trace.gates.items()}
+    assert compare_port(lstm_inspect.load(SAMPLES / form), x, exact).diagnosis is None
+
+
 def test_export_refuses_a_float16_layer_by_name(runner, tmp_path):
     result = invoke(runner, ["export", str(SAMPLES / "k3" / "float16_lstm.keras"), "--to", "onnx",
                              "-o", str(tmp_path / "m.onnx")])

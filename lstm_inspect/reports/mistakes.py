@@ -7,7 +7,8 @@ Ids are stable (``compare --json`` uses them): ``gate-order:<letters>`` (the por
 order of the gate blocks), ``bias-twice``, ``gru-bias-summed``,
 ``gru-reset-after:<true|false>``, ``recurrent-transposed``, ``kernel-transposed``,
 ``hard-sigmoid:<keras2|keras3|sigmoid>``, ``backwards-unreversed``,
-``directions-swapped``, ``mask-ignored``, ``zero-output-for-mask``, ``state-not-carried``.
+``directions-swapped``, ``mask-ignored``, ``zero-output-for-mask``, ``state-not-carried``,
+``float32-for-float16``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 
 from ..forward.executor import RunHooks, RunResult, run_model
 from ..gates import NAMED_ORDERS
+from ..kinds.half import computes_in_float16
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..model import Layer, Model, StoredArray
 
@@ -270,6 +272,21 @@ def _state_not_carried(steps: int) -> Mistake:
                    lambda plan: dataclasses.replace(plan, chunk=steps))
 
 
+def _float32_for_float16(layers: List[Layer]) -> Mistake:
+    """The port computes in float32 (or wider) what Keras computes in float16 (docs/formats.md section 5.6)."""
+    def apply(plan: Plan) -> Plan:
+        model = plan.model
+        for layer in layers:
+            model = replace_layer(model, layer.path, lambda found: dataclasses.replace(
+                found, config=dict(found.config, dtype="float32")))
+        return dataclasses.replace(plan, model=model)
+
+    names = ", ".join(f"'{layer.path}'" for layer in layers)
+    return Mistake("float32-for-float16", None,
+                   f"Keras computes {names} in float16, every operation rounded: compute those layers in float16 "
+                   "(or accept differences of about one float16 step, 1e-3 relative)", apply)
+
+
 def catalogue(model: Model, inputs: Sequence[np.ndarray], masked: Dict[str, bool], first_step: Optional[int],
               flavour: str) -> List[Mistake]:
     """Every catalogued mistake that can occur in ``model``: ``masked`` tells which
@@ -313,6 +330,9 @@ def catalogue(model: Model, inputs: Sequence[np.ndarray], masked: Dict[str, bool
     total_steps = inputs[0].shape[1] if inputs and np.ndim(inputs[0]) >= 2 else 0
     if first_step and 0 < first_step < total_steps and not stream.streaming_blocker(model, inputs):
         out.append(_state_not_carried(first_step))
+    half = [layer for layer in model.walk() if computes_in_float16(layer.config)]
+    if half:
+        out.append(_float32_for_float16(half))
     return out
 
 
