@@ -25,7 +25,8 @@ from ..forward.graph import io_refs, parse_calls, resolve, resolve_legacy
 from ..forward.signature import input_signature
 from ..forward.walk import SEQUENTIAL_CALL, Step, walk
 from ..kinds.activations import activation_name
-from ..kinds.half import computes_in_float16, dtype_name
+from ..kinds.base import dtype_name
+from ..kinds.half import computes_in_float16
 from ..kinds.recurrent import RecurrentLayer, recurrent_layers
 from ..kinds.registry import kind_for
 from ..model import Layer, Model

@@ -160,14 +160,17 @@ HARMLESS = frozenset({
 HARMLESS_SUFFIXES = ("_initializer", "_regularizer", "_constraint", "_init")
 
 
-def float32_dtype(value: Any) -> bool:
-    """A layer dtype (a name, or a tf.keras/Keras 3 policy object) that computes in float32."""
-    if value is None:
-        return True
+def dtype_name(value: Any) -> Optional[str]:
+    """A layer's dtype as a name: a plain string, or a tf.keras / Keras 3 policy's name."""
     if isinstance(value, dict):
         config = value.get("config")
         value = config.get("name") if isinstance(config, dict) else None
-    return value in ("float32", "float32_ref")
+    return value if isinstance(value, str) else None
+
+
+def float32_dtype(value: Any) -> bool:
+    """A layer dtype (a name, or a tf.keras/Keras 3 policy object) that computes in float32."""
+    return value is None or dtype_name(value) in ("float32", "float32_ref")
 
 
 #: Keys every kind reads the same way (a kind's own ``keys`` may override them).

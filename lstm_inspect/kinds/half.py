@@ -28,19 +28,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import numpy as np
 
+from .base import dtype_name
+
 #: The dtypes (or dtype policy names) whose layers compute in float16.
 HALF_DTYPES = ("float16", "mixed_float16")
 
 #: Activations computed in float16 exactly as TensorFlow computes them.
 HALF_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh")
-
-
-def dtype_name(value: Any) -> Optional[str]:
-    """A layer's dtype as a name: a plain string, or a tf.keras / Keras 3 policy's name."""
-    if isinstance(value, dict):
-        config = value.get("config")
-        value = config.get("name") if isinstance(config, dict) else None
-    return value if isinstance(value, str) else None
 
 
 def computes_in_float16(config: Mapping[str, Any]) -> bool:

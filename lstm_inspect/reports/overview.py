@@ -6,7 +6,8 @@ from typing import Any, Dict, List, Optional
 
 from ..errors import LstmInspectError
 from ..forward.shapes import infer_shapes
-from ..kinds.half import computes_in_float16, dtype_name
+from ..kinds.base import dtype_name
+from ..kinds.half import computes_in_float16
 from ..model import Layer, Model
 
 #: Config keys worth showing, in this order, when a layer has them.

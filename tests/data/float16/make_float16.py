@@ -16,7 +16,11 @@ model that returns them all):
 - ``masked``: token ids (20 steps, zero-padded rows) -> Embedding(40, 8, mask_zero,
   mixed_float16) -> Bidirectional(LSTM(6, mixed_float16, return_sequences), sum) ->
   Bidirectional(GRU(5, float16), ave) and Bidirectional(SimpleRNN(4, float16), concat);
-- ``long``: Input(400,4) -> LSTM(16, mixed_float16) (cell values grow: many roundings).
+- ``long``: Input(400,4) -> LSTM(16, mixed_float16) (cell values grow: many roundings);
+- ``moves``: the layers that only move values, each float16: Dense(4) -> ZeroPadding1D ->
+  Cropping1D -> Permute -> Reshape -> Concatenate (with the float32 input) -> Flatten ->
+  RepeatVector(3), then float16 wrappers of float32 layers: Bidirectional(LSTM(5), sum,
+  mixed_float16) -> Bidirectional(GRU(3), ave, float16).
 """
 
 import os
@@ -63,11 +67,24 @@ def build(name):
         ids[1, 12:] = 0
         ids[2, 3:] = 0
         return K.Model(i, [a, b]), [ids]
+    if name == "moves":
+        i = K.Input((6, 4), name="x")
+        y = L.Dense(4, dtype=F16, name="dense")(i)
+        y = L.ZeroPadding1D(1, dtype=F16, name="pad")(y)
+        y = L.Cropping1D((2, 0), dtype=F16, name="crop")(y)
+        y = L.Permute((2, 1), dtype=F16, name="perm")(y)
+        y = L.Reshape((6, 4), dtype=F16, name="reshape")(y)
+        y = L.Concatenate(dtype=F16, name="cat")([y, i])
+        y = L.Flatten(dtype=F16, name="flat")(y)
+        y = L.RepeatVector(3, dtype=F16, name="repeat")(y)
+        y = L.Bidirectional(L.LSTM(5, return_sequences=True), merge_mode="sum", dtype=MIX, name="bi")(y)
+        y = L.Bidirectional(L.GRU(3), merge_mode="ave", dtype=F16, name="bi2")(y)
+        return K.Model(i, [y]), [r.normal(0, 1, (3, 6, 4)).astype("float32")]
     i = K.Input((400, 4), name="x")
     y = L.LSTM(16, dtype=MIX, name="lstm")(i)
     return K.Model(i, [y]), [r.normal(0, 1, (2, 400, 4)).astype("float32")]
 
-for name in ("stack", "gru_before", "masked", "long"):
+for name in ("stack", "gru_before", "masked", "long", "moves"):
     model, xs = build(name)
     model.set_weights([r.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
     out = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
