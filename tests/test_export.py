@@ -18,38 +18,27 @@ from lstm_inspect.errors import UnsupportedError
 from lstm_inspect.export import export_npz, export_onnx, export_torch
 
 #: Sample models export refuses, by target, and the phrase the refusal names.
+#: Sample models both targets refuse, and the phrase the refusal names.
+_REFUSED_BOTH = {
+    "timedistributed_conv": "wraps Conv2D, which export maps only for Dense",
+    "bidir_convlstm": "ONNX and PyTorch have no ConvLSTM",
+    "concat_time_masked": "joins masked sequences along time",
+    "flatten_channels_first": "is channels_first, which export does not map",
+    "global_pool_keepdims": "keeps dims",
+    "ln_rms_scaling": "uses rms_scaling, which export does not map",
+    "negative_axis": "export maps the last axis",
+    "td_embedding_lstm": "wraps Embedding, which export maps only for Dense",
+    "td_masked_lstm": "wraps LSTM, which export maps only for Dense",
+    "float16_lstm": "computes in float16 (dtype 'mixed_float16'), which export does not map",
+}
+#: Sample models export refuses, by target, and the phrase the refusal names.
 REFUSED = {
     "onnx": {
+        **_REFUSED_BOTH,
         "activations": "'selu' is not among the activations of ONNX's RNN operator",
-        "conv_lstm2d": "ONNX has no ConvLSTM operator",
-        "timedistributed_conv": "wraps Conv2D, which export maps only for Dense",
-        "conv_lstm1d": "ONNX has no ConvLSTM operator",
-        "conv_lstm3d": "ONNX has no ConvLSTM operator",
-        "bidir_convlstm": "ONNX and PyTorch have no ConvLSTM",
-        "concat_time_masked": "joins masked sequences along time",
-        "flatten_channels_first": "is channels_first, which export does not map",
-        "global_pool_keepdims": "keeps dims",
-        "ln_rms_scaling": "uses rms_scaling, which export does not map",
-        "negative_axis": "export maps the last axis",
-        "td_embedding_lstm": "wraps Embedding, which export maps only for Dense",
-        "td_masked_lstm": "wraps LSTM, which export maps only for Dense",
-        "float16_lstm": "computes in float16 (dtype 'mixed_float16'), which export does not map",
+        **{f"conv_lstm{n}d": "ONNX has no ConvLSTM operator" for n in (1, 2, 3)},
     },
-    "torch": {
-        "conv_lstm2d": "PyTorch no ConvLSTM module",
-        "timedistributed_conv": "wraps Conv2D, which export maps only for Dense",
-        "conv_lstm1d": "PyTorch no ConvLSTM module",
-        "conv_lstm3d": "PyTorch no ConvLSTM module",
-        "bidir_convlstm": "ONNX and PyTorch have no ConvLSTM",
-        "concat_time_masked": "joins masked sequences along time",
-        "flatten_channels_first": "is channels_first, which export does not map",
-        "global_pool_keepdims": "keeps dims",
-        "ln_rms_scaling": "uses rms_scaling, which export does not map",
-        "negative_axis": "export maps the last axis",
-        "td_embedding_lstm": "wraps Embedding, which export maps only for Dense",
-        "td_masked_lstm": "wraps LSTM, which export maps only for Dense",
-        "float16_lstm": "computes in float16 (dtype 'mixed_float16'), which export does not map",
-    },
+    "torch": {**_REFUSED_BOTH, **{f"conv_lstm{n}d": "PyTorch no ConvLSTM module" for n in (1, 2, 3)}},
 }
 #: The largest difference from Keras each runtime gave, over every sample (the report's numbers).
 WORST = {"onnx": 0.0, "torch": 0.0}
