@@ -119,3 +119,16 @@ def test_float16_on_another_backend_is_refused_by_name(tmp_path):
         f.attrs["backend"] = "jax"
     with pytest.raises(UnsupportedError, match=r"layer 'lstm' \(LSTM\) computes in float16 on the jax backend"):
         run_model(lstm_inspect.load(path), [np.zeros((1, 4, 2), np.float32)])
+
+
+def test_a_large_batch_split_over_threads_and_kept_rows_give_keras_numbers():
+    d = np.load(DATA / "k3_stack.npz")
+    x = np.tile(d["input/0"], (16, 1, 1))  # 64 rows: the step loop runs blocks of rows side by side
+    model = lstm_inspect.load(_file("k3_stack"))
+    result = run_model(model, [x])
+    for name in ("lstm", "gru", "rnn", "d16"):
+        want = d[f"layer/{name}"].astype(np.float32)
+        np.testing.assert_array_equal(result.layer_outputs[name][0], np.tile(want, (16,) + (1,) * (want.ndim - 1)))
+    kept = run_model(model, [x], keep=lstm_inspect.Keep(samples=[1, 5]))
+    np.testing.assert_array_equal(kept.outputs[0], result.outputs[0])
+    np.testing.assert_array_equal(kept.traces[0].trace.gates["i"], result.traces[0].trace.gates["i"][[1, 5]])
