@@ -30,9 +30,10 @@ def test_every_layer_equals_keras_bit_for_bit(case):
     inputs = [d[k] for k in sorted(k for k in d.files if k.startswith("input/"))]
     result = run_model(lstm_inspect.load(_file(case)), inputs)
     for key in d.files:
-        if key.startswith("layer/"):
+        if key.startswith(("layer/", "output/")):
             want = d[key]
-            got = result.layer_outputs[key[len("layer/"):]][0]
+            got = (result.outputs[int(key[len("output/"):])] if key.startswith("output/")
+                   else result.layer_outputs[key[len("layer/"):]][0])
             if want.dtype == np.float16 or key in ("layer/bi_lstm", "layer/bi_gru", "layer/bi_rnn"):
                 # float16 values (Keras 3 hands a float32 Bidirectional's merge float32 copies of them)
                 np.testing.assert_array_equal(got, want.astype(np.float32), err_msg=f"{case} {key}")
@@ -41,7 +42,8 @@ def test_every_layer_equals_keras_bit_for_bit(case):
 
 
 def test_the_cases_cover_both_generations_and_every_float16_kind():
-    assert [f"{g}_{m}" for g in ("k2", "k3") for m in ("gru_before", "long", "masked", "moves", "stack")] == CASES
+    assert [f"{g}_{m}" for g in ("k2", "k3") for m in ("gru_before", "long", "masked", "moves", "options",
+                                                                 "stack")] == CASES
     classes = set()
     for case in CASES:
         for layer in lstm_inspect.load(_file(case)).walk():

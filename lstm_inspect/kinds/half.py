@@ -76,6 +76,7 @@ def half_activation(name: str) -> Callable[[np.ndarray], np.ndarray]:
 
 def half_refusal(config: Mapping[str, Any], recurrent: bool = False) -> Optional[str]:
     """Why a float16 layer with this config is not computed exactly, or None."""
+    from ..errors import LstmInspectError
     from .activations import activation_name
 
     dtype = dtype_name(config.get("dtype"))
@@ -85,7 +86,7 @@ def half_refusal(config: Mapping[str, Any], recurrent: bool = False) -> Optional
             continue
         try:
             name = activation_name(config[key])
-        except Exception:  # an unknown activation is refused by name where it is looked up
+        except LstmInspectError:  # an unknown activation is refused by name where it is looked up
             continue
         if name not in HALF_ACTIVATIONS:
             return f"{key}='{name}' with dtype='{dtype}' is not supported (in float16: {', '.join(HALF_ACTIVATIONS)})"

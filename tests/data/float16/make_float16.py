@@ -5,7 +5,7 @@ sample generator's environment, TensorFlow on CPU); run from the repository root
 
 Models (``<gen>_<model>.h5`` for tf_keras, ``<gen>_<model>.keras`` for Keras 3), each with
 random weights (normal, sd 0.5) and, beside it, ``<gen>_<model>.npz``: ``input/<k>``,
-``output/<k>`` (Keras's predictions) and ``layer/<name>`` (every named layer's output, from a
+``output/<k>`` (Keras's predictions) and ``layer/<name>`` (every named layer's (first) output, from a
 model that returns them all):
 
 - ``stack``: Input(30,6) -> LSTM(12, float16, return_sequences) -> GRU(8, mixed_float16,
@@ -20,7 +20,11 @@ model that returns them all):
 - ``moves``: the layers that only move values, each float16: Dense(4) -> ZeroPadding1D ->
   Cropping1D -> Permute -> Reshape -> Concatenate (with the float32 input) -> Flatten ->
   RepeatVector(3), then float16 wrappers of float32 layers: Bidirectional(LSTM(5), sum,
-  mixed_float16) -> Bidirectional(GRU(3), ave, float16).
+  mixed_float16) -> Bidirectional(GRU(3), ave, float16);
+- ``options``: Masking (zero-padded rows) -> LSTM(5, use_bias=False, unroll, return_sequences,
+  return_state, float16) -> GRU(4, use_bias=False, go_backwards, mixed_float16); SimpleRNN(3,
+  zero_output_for_mask, float16) on the masked input; Dense(2, use_bias=False, float16) on the
+  LSTM's h; the LSTM's c as an output.
 """
 
 import os
@@ -80,11 +84,24 @@ def build(name):
         y = L.Bidirectional(L.LSTM(5, return_sequences=True), merge_mode="sum", dtype=MIX, name="bi")(y)
         y = L.Bidirectional(L.GRU(3), merge_mode="ave", dtype=F16, name="bi2")(y)
         return K.Model(i, [y]), [r.normal(0, 1, (3, 6, 4)).astype("float32")]
+    if name == "options":
+        i = K.Input((12, 3), name="x")
+        m = L.Masking(name="mask")(i)
+        y, h, c = L.LSTM(5, use_bias=False, unroll=True, return_sequences=True, return_state=True, dtype=F16,
+                         name="lstm")(m)
+        g = L.GRU(4, use_bias=False, go_backwards=True, dtype=MIX, name="gru")(y)
+        s = L.SimpleRNN(3, activation="tanh", zero_output_for_mask=True, return_sequences=True, dtype=F16,
+                        name="rnn")(m)
+        d = L.Dense(2, use_bias=False, dtype=F16, name="dense")(h)
+        x = r.normal(0, 1, (3, 12, 3)).astype("float32")
+        x[1, 8:] = 0
+        x[2, 2:] = 0
+        return K.Model(i, [g, s, d, c]), [x]
     i = K.Input((400, 4), name="x")
     y = L.LSTM(16, dtype=MIX, name="lstm")(i)
     return K.Model(i, [y]), [r.normal(0, 1, (2, 400, 4)).astype("float32")]
 
-for name in ("stack", "gru_before", "masked", "long", "moves"):
+for name in ("stack", "gru_before", "masked", "long", "moves", "options"):
     model, xs = build(name)
     model.set_weights([r.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()])
     out = model.predict(xs if len(xs) > 1 else xs[0], verbose=0)
@@ -92,7 +109,8 @@ for name in ("stack", "gru_before", "masked", "long", "moves"):
     rec = {f"input/{k}": x for k, x in enumerate(xs)}
     rec.update({f"output/{k}": np.asarray(o) for k, o in enumerate(out)})
     named = [l for l in model.layers if not isinstance(l, L.InputLayer)]
-    every = K.Model(model.inputs, [l.output for l in named]).predict(xs if len(xs) > 1 else xs[0], verbose=0)
+    firsts = [l.output[0] if isinstance(l.output, (list, tuple)) else l.output for l in named]
+    every = K.Model(model.inputs, firsts).predict(xs if len(xs) > 1 else xs[0], verbose=0)
     every = every if isinstance(every, list) else [every]
     rec.update({f"layer/{l.name}": np.asarray(v) for l, v in zip(named, every)})
     path = os.path.join(HERE, f"{GEN}_{name}")
